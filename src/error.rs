@@ -1,0 +1,64 @@
+//! The one error type of the API, and what a stop reports.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+/// Why the master could not start, or stopped on its own.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting is out of range; nothing was forked. The text says which and why.
+    Config(String),
+    /// The process has this many threads. Forking it would copy locks held by threads that
+    /// do not exist in the child; see [`Master::allow_threads`](crate::Master::allow_threads).
+    Threads(usize),
+    /// A system call the master depends on failed (what it was doing, and the OS error).
+    Io(&'static str, io::Error),
+    /// Workers died more than `restarts` times within `within`; the master stopped the rest
+    /// so that an outer supervisor (systemd, Kubernetes) can decide what to do.
+    RestartLimit {
+        /// The configured number of restarts.
+        restarts: u32,
+        /// The configured window.
+        within: Duration,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(why) => write!(f, "invalid configuration: {why}"),
+            Error::Threads(n) => write!(f, "refusing to fork: the process has {n} threads, and forking a multi-threaded process can deadlock the child"),
+            Error::Io(what, e) => write!(f, "{what}: {e}"),
+            Error::RestartLimit { restarts, within } => {
+                write!(f, "workers died more than {restarts} times within {within:?}; gave up")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// How a stop went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Shutdown {
+    /// Worker process groups that were SIGKILLed (immediate stop, or still running at the stop
+    /// timeout) rather than exiting on their own.
+    pub killed: usize,
+}
+
+impl Shutdown {
+    /// Whether anything had to be force-killed.
+    pub fn forced(&self) -> bool {
+        self.killed > 0
+    }
+}
