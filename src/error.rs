@@ -29,7 +29,10 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Config(why) => write!(f, "invalid configuration: {why}"),
-            Error::Threads(n) => write!(f, "refusing to fork: the process has {n} threads, and forking a multi-threaded process can deadlock the child"),
+            Error::Threads(n) => write!(
+                f,
+                "refusing to fork: the process has {n} threads, and forking a multi-threaded process can deadlock the child"
+            ),
             Error::Io(what, e) => write!(f, "{what}: {e}"),
             Error::RestartLimit { restarts, within } => {
                 write!(f, "workers died more than {restarts} times within {within:?}; gave up")

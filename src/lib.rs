@@ -64,3 +64,8 @@ pub use job::{BoxError, Context, Job};
 pub use log::{Level, Logger, NullLogger, StderrLogger};
 pub use master::Master;
 pub use supervisor::Strategy;
+
+/// The README's examples, compiled and run as doctests so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

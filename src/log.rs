@@ -157,7 +157,10 @@ mod tests {
     fn line_has_utc_timestamp_pid_level_and_message() {
         // 2026-11-28T09:15:02.123Z
         let ms = 1_795_857_302_123;
-        assert_eq!(render(ms, format_args!("worker {} failed", 3)), "2026-11-28T09:15:02.123Z 42 WARN worker 3 failed\n");
+        assert_eq!(
+            render(ms, format_args!("worker {} failed", 3)),
+            "2026-11-28T09:15:02.123Z 42 WARN worker 3 failed\n"
+        );
         assert_eq!(render(0, format_args!("x")), "1970-01-01T00:00:00.000Z 42 WARN x\n");
         // A leap day.
         assert_eq!(&render(951_782_400_000, format_args!(""))[..10], "2000-02-29");

@@ -60,7 +60,10 @@ pub struct Master<J: Job> {
 
 impl<J: Job> fmt::Debug for Master<J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Master").field("config", &self.config).field("workers", &self.pool.live()).finish_non_exhaustive()
+        f.debug_struct("Master")
+            .field("config", &self.config)
+            .field("workers", &self.pool.live())
+            .finish_non_exhaustive()
     }
 }
 
@@ -123,7 +126,13 @@ impl<J: Job> Master<J> {
     /// A master for `job`: one worker, [`Strategy::Forking`], a 25 s stop timeout, no setup or
     /// perform timeout, no restart limit, logging to stderr at INFO.
     pub fn new(job: J) -> Self {
-        Master { job, config: Config::default(), logger: Box::new(StderrLogger::default()), pool: Pool::default(), beats: None }
+        Master {
+            job,
+            config: Config::default(),
+            logger: Box::new(StderrLogger::default()),
+            pool: Pool::default(),
+            beats: None,
+        }
     }
 
     /// How many workers `run` keeps (default 1; at most 4096; 0 is allowed, TTIN adds).
@@ -205,7 +214,12 @@ impl<J: Job> Master<J> {
         self.pool.target = self.config.workers;
         self.log(
             Level::Info,
-            format_args!("master {} starting {} workers ({:?} strategy)", sys::getpid(), self.pool.target, self.config.strategy),
+            format_args!(
+                "master {} starting {} workers ({:?} strategy)",
+                sys::getpid(),
+                self.pool.target,
+                self.config.strategy
+            ),
         );
         self.drive(&mut st, &signals, |pool, st| st.stopping && pool.live() == 0);
         drop(signals);
@@ -233,7 +247,9 @@ impl<J: Job> Master<J> {
     /// `Ok(false)` if `pid` is not a live worker of this master: nothing is signalled.
     pub fn stop_worker(&mut self, pid: u32) -> Result<bool, Error> {
         self.reap_own();
-        let Some(slot) = Pid::try_from(pid).ok().and_then(|pid| self.pool.find(pid)) else { return Ok(false) };
+        let Some(slot) = Pid::try_from(pid).ok().and_then(|pid| self.pool.find(pid)) else {
+            return Ok(false);
+        };
         self.stop_unmonitored(Some(slot)).map(|_| true)
     }
 
@@ -280,7 +296,8 @@ impl<J: Job> Master<J> {
     }
 
     fn stop_unmonitored(&mut self, only: Option<usize>) -> Result<Shutdown, Error> {
-        let signals = MasterSignals::install(&[Signal::Chld]).map_err(|e| Error::Io("installing a SIGCHLD handler", e))?;
+        let signals =
+            MasterSignals::install(&[Signal::Chld]).map_err(|e| Error::Io("installing a SIGCHLD handler", e))?;
         let mut st = State::new(false, &self.config);
         let now = sys::now();
         for i in 0..self.pool.slots.len() {
@@ -296,12 +313,15 @@ impl<J: Job> Master<J> {
     fn drive(&mut self, st: &mut State, signals: &MasterSignals, done: impl Fn(&Pool, &State) -> bool) {
         loop {
             let now = sys::now();
-            if self.config.setup_timeout.is_some() || self.config.perform_timeout.is_some() {
-                if supervisor::overslept(st.planned, now) {
-                    let late = now - st.planned.unwrap_or(now);
-                    self.log(Level::Warn, format_args!("master woke {} late (suspended?); timeouts count again from now", Human(late)));
-                    st.armed_from = now;
-                }
+            if (self.config.setup_timeout.is_some() || self.config.perform_timeout.is_some())
+                && supervisor::overslept(st.planned, now)
+            {
+                let late = now - st.planned.unwrap_or(now);
+                self.log(
+                    Level::Warn,
+                    format_args!("master woke {} late (suspended?); timeouts count again from now", Human(late)),
+                );
+                st.armed_from = now;
             }
             let pending = signals.take();
             self.on_signals(st, pending, now);
@@ -352,7 +372,11 @@ impl<J: Job> Master<J> {
         st.stopping = true;
         self.log(
             Level::Info,
-            format_args!("{by}: stopping {} workers gracefully (timeout {})", self.pool.live(), Human(self.config.stop_timeout)),
+            format_args!(
+                "{by}: stopping {} workers gracefully (timeout {})",
+                self.pool.live(),
+                Human(self.config.stop_timeout)
+            ),
         );
         for i in 0..self.pool.slots.len() {
             self.ask_to_stop(i, now);
@@ -394,7 +418,10 @@ impl<J: Job> Master<J> {
                 sys::try_reap(None)
             } else {
                 let live: Vec<Pid> = self.pool.slots.iter().filter_map(|s| s.pid).collect();
-                live.into_iter().map(|pid| sys::try_reap(Some(pid))).find(|r| !matches!(r, Ok(None))).unwrap_or(Ok(None))
+                live.into_iter()
+                    .map(|pid| sys::try_reap(Some(pid)))
+                    .find(|r| !matches!(r, Ok(None)))
+                    .unwrap_or(Ok(None))
             };
             match reaped {
                 Ok(Some((pid, exit))) => self.on_exit(st, pid, exit),
@@ -438,7 +465,8 @@ impl<J: Job> Master<J> {
             format!("restarting in {}", Human(delay))
         };
         if !came_up {
-            let level = if exit == Exit::Code(EXIT_SETUP_FAILED) || killed.is_some() { Level::Warn } else { Level::Error };
+            let level =
+                if exit == Exit::Code(EXIT_SETUP_FAILED) || killed.is_some() { Level::Warn } else { Level::Error };
             self.log(level, format_args!("worker {i} (pid {pid}) failed to start: {ended}{why}; {then}"));
         } else {
             let level = if exit == Exit::Code(0) { Level::Warn } else { Level::Error };
@@ -454,7 +482,10 @@ impl<J: Job> Master<J> {
         if st.window.as_mut().is_some_and(|w| w.record(now)) && !st.gave_up {
             st.gave_up = true;
             let (n, within) = self.config.max_restarts.unwrap_or_default();
-            self.log(Level::Error, format_args!("workers died more than {n} times within {}: giving up", Human(within)));
+            self.log(
+                Level::Error,
+                format_args!("workers died more than {n} times within {}: giving up", Human(within)),
+            );
             self.begin_stop(st, now, "restart limit");
         }
     }
@@ -479,7 +510,10 @@ impl<J: Job> Master<J> {
         let stop_timeout = self.config.stop_timeout;
         for i in self.pool.overdue_stops(now, stop_timeout) {
             let pid = self.pool.slots[i].pid.unwrap_or_default();
-            self.log(Level::Warn, format_args!("worker {i} (pid {pid}) still running {} after TERM: killing it", Human(stop_timeout)));
+            self.log(
+                Level::Warn,
+                format_args!("worker {i} (pid {pid}) still running {} after TERM: killing it", Human(stop_timeout)),
+            );
             self.kill(st, i, Kill::StopTimeout);
         }
         let mut deadline = self.pool.next_deadline(stop_timeout, spawning);
@@ -513,21 +547,33 @@ impl<J: Job> Master<J> {
         match overrun {
             Overrun::Setup { elapsed } => {
                 let limit = Human(self.config.setup_timeout.unwrap_or_default());
-                self.log(Level::Warn, format_args!("worker {i} (pid {pid}): setup timeout ({} > {limit}); killing it", Human(elapsed)));
+                self.log(
+                    Level::Warn,
+                    format_args!("worker {i} (pid {pid}): setup timeout ({} > {limit}); killing it", Human(elapsed)),
+                );
                 self.kill(st, i, Kill::SetupTimeout);
             }
             Overrun::Perform { started, elapsed } => {
                 let limit = Human(self.config.perform_timeout.unwrap_or_default());
                 let first = self.pool.slots[i].timeout_sent.is_none_or(|(s, _)| s != started);
                 if self.config.strategy == Strategy::Simple {
-                    self.log(Level::Error, format_args!("worker {i} (pid {pid}): perform timeout ({} > {limit}); killing the worker", Human(elapsed)));
+                    self.log(
+                        Level::Error,
+                        format_args!(
+                            "worker {i} (pid {pid}): perform timeout ({} > {limit}); killing the worker",
+                            Human(elapsed)
+                        ),
+                    );
                     self.kill(st, i, Kill::PerformTimeout);
                     return;
                 }
                 if first {
                     self.log(
                         Level::Error,
-                        format_args!("worker {i} (pid {pid}): perform timeout ({} > {limit}); killing its perform child", Human(elapsed)),
+                        format_args!(
+                            "worker {i} (pid {pid}): perform timeout ({} > {limit}); killing its perform child",
+                            Human(elapsed)
+                        ),
                     );
                 }
                 // The worker kills its own child: only it knows the child is not reaped yet.

@@ -176,7 +176,10 @@ impl Pool {
     /// Live workers beyond the target that were not asked to stop yet: the highest slots go
     /// first, so the live slots stay `0..target`.
     pub fn excess(&self) -> Vec<usize> {
-        (self.target..self.slots.len()).rev().filter(|&i| self.slots[i].pid.is_some() && self.slots[i].stop_sent.is_none()).collect()
+        (self.target..self.slots.len())
+            .rev()
+            .filter(|&i| self.slots[i].pid.is_some() && self.slots[i].stop_sent.is_none())
+            .collect()
     }
 
     /// Records that slot `i` got worker `pid` at `now`.
@@ -225,7 +228,10 @@ impl Pool {
         let backoffs = (0..self.target)
             .filter(|_| spawning)
             .map(|i| self.slots.get(i).map_or(Some(Duration::ZERO), |s| s.pid.is_none().then_some(s.not_before)));
-        let kills = self.slots.iter().map(|s| s.stop_sent.filter(|_| s.pid.is_some() && s.killed.is_none()).map(|t| t + stop_timeout));
+        let kills = self
+            .slots
+            .iter()
+            .map(|s| s.stop_sent.filter(|_| s.pid.is_some() && s.killed.is_none()).map(|t| t + stop_timeout));
         backoffs.chain(kills).flatten().min()
     }
 
@@ -273,7 +279,9 @@ pub fn check_timeout(
         return (None, None);
     }
     if !beat.setup_done {
-        let Some(limit) = setup_timeout else { return (None, None) };
+        let Some(limit) = setup_timeout else {
+            return (None, None);
+        };
         let deadline = slot.started.max(armed_from) + limit;
         return if now >= deadline {
             (Some(Overrun::Setup { elapsed: now.saturating_sub(slot.started) }), None)
@@ -281,9 +289,13 @@ pub fn check_timeout(
             (None, Some(deadline))
         };
     }
-    let Some(limit) = perform_timeout else { return (None, None) };
+    let Some(limit) = perform_timeout else {
+        return (None, None);
+    };
     // Between performs: the next one cannot be due before a full limit from now.
-    let Some(started) = beat.perform_started else { return (None, Some(now + limit)) };
+    let Some(started) = beat.perform_started else {
+        return (None, Some(now + limit));
+    };
     let deadline = match slot.timeout_sent {
         Some((sent_for, sent_at)) if sent_for == started => sent_at + TIMEOUT_RETRY,
         _ => started.max(armed_from) + limit,
@@ -448,10 +460,10 @@ mod tests {
     fn setup_timeout_counts_from_the_fork_or_the_last_resume() {
         let slot = live_slot(10 * S);
         let beat = Heartbeat { setup_done: false, perform_started: None };
-        assert_eq!(check_timeout(&slot, beat, None, Some(S), 99 * S, 0 * S), (None, None));
-        assert_eq!(check_timeout(&slot, beat, Some(5 * S), None, 12 * S, 0 * S), (None, Some(15 * S)));
+        assert_eq!(check_timeout(&slot, beat, None, Some(S), 99 * S, Duration::ZERO), (None, None));
+        assert_eq!(check_timeout(&slot, beat, Some(5 * S), None, 12 * S, Duration::ZERO), (None, Some(15 * S)));
         assert_eq!(
-            check_timeout(&slot, beat, Some(5 * S), None, 15 * S, 0 * S),
+            check_timeout(&slot, beat, Some(5 * S), None, 15 * S, Duration::ZERO),
             (Some(Overrun::Setup { elapsed: 5 * S }), None)
         );
         // The master was suspended until 14 s: the worker gets a full 5 s from then.
@@ -460,19 +472,19 @@ mod tests {
 
     #[test]
     fn perform_timeout_kills_once_then_retries_after_a_pause() {
-        let mut slot = live_slot(0 * S);
+        let mut slot = live_slot(Duration::ZERO);
         let idle = Heartbeat { setup_done: true, perform_started: None };
-        assert_eq!(check_timeout(&slot, idle, None, Some(30 * S), 50 * S, 0 * S), (None, Some(80 * S)));
+        assert_eq!(check_timeout(&slot, idle, None, Some(30 * S), 50 * S, Duration::ZERO), (None, Some(80 * S)));
         let busy = Heartbeat { setup_done: true, perform_started: Some(40 * S) };
-        assert_eq!(check_timeout(&slot, busy, None, Some(30 * S), 50 * S, 0 * S), (None, Some(70 * S)));
+        assert_eq!(check_timeout(&slot, busy, None, Some(30 * S), 50 * S, Duration::ZERO), (None, Some(70 * S)));
         let over = Overrun::Perform { started: 40 * S, elapsed: 31 * S };
-        assert_eq!(check_timeout(&slot, busy, None, Some(30 * S), 71 * S, 0 * S), (Some(over), Some(72 * S)));
+        assert_eq!(check_timeout(&slot, busy, None, Some(30 * S), 71 * S, Duration::ZERO), (Some(over), Some(72 * S)));
         slot.timeout_sent = Some((40 * S, 71 * S));
-        assert_eq!(check_timeout(&slot, busy, None, Some(30 * S), 71 * S + MS, 0 * S), (None, Some(72 * S)));
+        assert_eq!(check_timeout(&slot, busy, None, Some(30 * S), 71 * S + MS, Duration::ZERO), (None, Some(72 * S)));
         let next = Heartbeat { setup_done: true, perform_started: Some(71 * S) };
-        assert_eq!(check_timeout(&slot, next, None, Some(30 * S), 72 * S, 0 * S), (None, Some(101 * S)));
+        assert_eq!(check_timeout(&slot, next, None, Some(30 * S), 72 * S, Duration::ZERO), (None, Some(101 * S)));
         slot.killed = Some(Kill::PerformTimeout);
-        assert_eq!(check_timeout(&slot, busy, None, Some(30 * S), 99 * S, 0 * S), (None, None));
+        assert_eq!(check_timeout(&slot, busy, None, Some(30 * S), 99 * S, Duration::ZERO), (None, None));
     }
 
     #[test]

@@ -71,11 +71,7 @@ pub enum Exit {
 }
 
 fn decode(status: c_int) -> Exit {
-    if libc::WIFSIGNALED(status) {
-        Exit::Signal(libc::WTERMSIG(status))
-    } else {
-        Exit::Code(libc::WEXITSTATUS(status))
-    }
+    if libc::WIFSIGNALED(status) { Exit::Signal(libc::WTERMSIG(status)) } else { Exit::Code(libc::WEXITSTATUS(status)) }
 }
 
 /// Reaps one exited child without blocking: `pid`, or any child when `pid` is `None`.
@@ -346,7 +342,12 @@ impl MasterSignals {
         }
         WAKE_FD.store(fds[1], Relaxed);
         READ_FD.store(fds[0], Relaxed);
-        let mut me = MasterSignals { read_fd: fds[0], write_fd: fds[1], saved: Vec::new(), saved_mask: set_mask(libc::SIG_BLOCK, &sigset([])) };
+        let mut me = MasterSignals {
+            read_fd: fds[0],
+            write_fd: fds[1],
+            saved: Vec::new(),
+            saved_mask: set_mask(libc::SIG_BLOCK, &sigset([])),
+        };
         for &(signal, sig) in SIGNALS.iter().filter(|(s, _)| which.contains(s)) {
             let flags = libc::SA_RESTART | if signal == Signal::Chld { libc::SA_NOCLDSTOP } else { 0 };
             me.saved.push((sig, set_handler(sig, on_master_signal as *const () as libc::sighandler_t, flags)?));
@@ -407,10 +408,24 @@ impl Pending {
 }
 
 fn pipe_cloexec_nonblock(fds: &mut [c_int; 2]) -> io::Result<()> {
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd", target_os = "netbsd", target_os = "openbsd", target_os = "dragonfly"))]
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))]
     // SAFETY: `fds` has room for two descriptors.
     check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
-    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd", target_os = "netbsd", target_os = "openbsd", target_os = "dragonfly")))]
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    )))]
     {
         // No pipe2 (macOS): set the flags right after; we run single-threaded, so no other
         // thread can fork and leak the descriptors in between.

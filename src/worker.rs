@@ -33,7 +33,11 @@ fn nanos(t: Duration) -> u64 {
 
 /// The panic message, when the payload is a string (it nearly always is).
 fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    payload.downcast_ref::<&str>().copied().or(payload.downcast_ref::<String>().map(String::as_str)).unwrap_or("(non-string payload)")
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or(payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-string payload)")
 }
 
 /// The worker's body; runs in the forked child and never returns.
@@ -56,7 +60,7 @@ pub fn run<J: Job>(job: &mut J, w: &Spec<'_>) -> ! {
     let me = sys::getpid();
     let mut fork_failures = 0u32;
     let mut iteration = 0;
-    while !sys::stop_requested() && !(sys::NEEDS_PARENT_CHECK && sys::parent_gone(w.master)) {
+    while !(sys::stop_requested() || sys::NEEDS_PARENT_CHECK && sys::parent_gone(w.master)) {
         let ctx = Context::new(w.slot, iteration);
         match w.strategy {
             Strategy::Simple => {
@@ -71,14 +75,20 @@ pub fn run<J: Job>(job: &mut J, w: &Spec<'_>) -> ! {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => w.logger.log(Level::Warn, format_args!("worker {}: perform failed: {e}", w.slot)),
                     Err(p) => {
-                        w.logger.log(Level::Error, format_args!("worker {}: perform panicked: {}", w.slot, panic_message(&*p)));
+                        w.logger.log(
+                            Level::Error,
+                            format_args!("worker {}: perform panicked: {}", w.slot, panic_message(&*p)),
+                        );
                         sys::exit(EXIT_PANIC)
                     }
                 }
             }
             Strategy::Forking => match perform_in_child(job, &ctx, w, me) {
                 Ok(()) if fork_failures > 0 => {
-                    w.logger.log(Level::Info, format_args!("worker {}: fork works again after {fork_failures} failures", w.slot));
+                    w.logger.log(
+                        Level::Info,
+                        format_args!("worker {}: fork works again after {fork_failures} failures", w.slot),
+                    );
                     fork_failures = 0;
                 }
                 Ok(()) => {}
@@ -87,7 +97,13 @@ pub fn run<J: Job>(job: &mut J, w: &Spec<'_>) -> ! {
                     fork_failures += 1;
                     let delay = crate::supervisor::restart_delay(fork_failures, false);
                     if fork_failures == 1 {
-                        w.logger.log(Level::Error, format_args!("worker {}: fork of a perform child failed: {e}; retrying with backoff", w.slot));
+                        w.logger.log(
+                            Level::Error,
+                            format_args!(
+                                "worker {}: fork of a perform child failed: {e}; retrying with backoff",
+                                w.slot
+                            ),
+                        );
                     }
                     sys::sleep_unless_signalled(delay);
                     continue;

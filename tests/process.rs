@@ -20,8 +20,12 @@ fn main() {
         ("setup_failure_is_retried_with_growing_backoff", setup_failure_backs_off),
         ("ttin_adds_and_ttou_removes_for_good", ttin_and_ttou),
         ("kill_9_of_a_worker_is_replaced_once", kill9_replaced_once),
-        ("int_stops_gracefully_without_interrupting_performs", || graceful_stop(libc::SIGINT, false, Strategy::Forking)),
-        ("term_stops_gracefully_without_interrupting_performs", || graceful_stop(libc::SIGTERM, false, Strategy::Simple)),
+        ("int_stops_gracefully_without_interrupting_performs", || {
+            graceful_stop(libc::SIGINT, false, Strategy::Forking)
+        }),
+        ("term_stops_gracefully_without_interrupting_performs", || {
+            graceful_stop(libc::SIGTERM, false, Strategy::Simple)
+        }),
         ("ctrl_c_to_the_process_group_stops_gracefully", || graceful_stop(libc::SIGINT, true, Strategy::Forking)),
         ("hung_perform_is_killed_at_the_stop_timeout", hung_perform_killed_at_stop_timeout),
         ("second_int_escalates_to_an_immediate_stop", second_int_escalates),
@@ -38,11 +42,12 @@ fn main() {
 
 /// Stops the master with INT and checks it ended cleanly, reaping everything itself.
 fn stop_cleanly(ev: &Events, master: Pid) -> Outcome {
+    wait_for("no zombie workers", 5 * SEC, || zombie_children(master).is_empty().then_some(()))?;
     kill(master, libc::SIGINT);
     let code = wait_exit(master, 10 * SEC)?;
     ensure!(code == 0, "master exit code {code}\n{}", ev.lines().join("\n"));
     ensure!(ev.has("run ok killed=0"), "run did not return Ok without kills:\n{}", ev.lines().join("\n"));
-    assert_nothing_left(&ev, master)
+    assert_nothing_left(ev, master)
 }
 
 fn workers_come_up(strategy: Strategy) -> Outcome {
@@ -64,7 +69,11 @@ fn workers_come_up(strategy: Strategy) -> Outcome {
                 ensure!(pids.len() == runs.len(), "each perform needs its own child: {runs:?}");
                 ensure!(!pids.contains(&setups[0]), "a perform ran in the worker itself");
             }
-            _ => ensure!(pids.len() == 1 && pids.contains(&setups[0]), "simple performs ran in {pids:?}, worker {}", setups[0]),
+            _ => ensure!(
+                pids.len() == 1 && pids.contains(&setups[0]),
+                "simple performs ran in {pids:?}, worker {}",
+                setups[0]
+            ),
         }
     }
     ensure!(worker_pids.len() == 3, "workers share pids: {worker_pids:?}");
@@ -149,7 +158,9 @@ fn ttin_and_ttou() -> Outcome {
     ensure!(children.len() == 1, "master has {} workers after 3 - 2, {children:?}", children.len());
     kill(master, libc::SIGTTOU);
     kill(master, libc::SIGTTOU);
-    ev.wait("scaled to 0 and not below", 10 * SEC, |ev| ev.has("scaling from 1 to 0") || ev.has("scaling from 0 to 0"))?;
+    ev.wait("scaled to 0 and not below", 10 * SEC, |ev| {
+        ev.has("scaling from 1 to 0") || ev.has("scaling from 0 to 0")
+    })?;
     wait_for("no workers", 10 * SEC, || live_children(master).is_empty().then_some(()))?;
     kill(master, libc::SIGTTIN);
     ev.wait("back to one worker in slot 0", 10 * SEC, |ev| setup_pids(ev, 0).len() == 2)?;
@@ -166,7 +177,8 @@ fn kill9_replaced_once() -> Outcome {
     kill(victim, libc::SIGKILL);
     ev.wait("slot 1 replaced", 10 * SEC, |ev| setup_pids(ev, 1).len() == 2)?;
     let respawn = t0.elapsed();
-    let _ = wait_for("a second replacement (must not happen)", 300 * MS, || (setup_pids(&ev, 1).len() > 2).then_some(()));
+    let _ =
+        wait_for("a second replacement (must not happen)", 300 * MS, || (setup_pids(&ev, 1).len() > 2).then_some(()));
     ensure!(setup_pids(&ev, 1).len() == 2, "slot 1 replaced more than once");
     ensure!(setup_pids(&ev, 0).len() == 1, "slot 0 was disturbed");
     ensure!(ev.has(&format!("log ERROR worker 1 (pid {victim}) died after")), "death not logged at ERROR");
@@ -180,7 +192,9 @@ fn graceful_stop(sig: i32, whole_group: bool, strategy: Strategy) -> Outcome {
     let ev = Events::new("graceful");
     let probe = Probe::new(&ev).perform(Act::Sleep(300 * MS));
     let master = spawn_master(&ev, || Master::new(probe).workers(2).strategy(strategy).logger(ev.logger()).run());
-    ev.wait("both workers inside a perform", 10 * SEC, |ev| ev.count("perform 0 ") >= 1 && ev.count("perform 1 ") >= 1)?;
+    ev.wait("both workers inside a perform", 10 * SEC, |ev| {
+        ev.count("perform 0 ") >= 1 && ev.count("perform 1 ") >= 1
+    })?;
     kill(if whole_group { -master } else { master }, sig);
     let code = wait_exit(master, 10 * SEC)?;
     ensure!(code == 0 && ev.has("run ok killed=0"), "exit code {code}:\n{}", ev.lines().join("\n"));

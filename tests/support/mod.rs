@@ -12,6 +12,8 @@ use sisyphus::{BoxError, Context, Error, Job, Level, Shutdown};
 
 pub type Pid = libc::pid_t;
 pub type Outcome = Result<(), String>;
+/// A named scenario.
+pub type Scenario = (&'static str, fn() -> Outcome);
 
 /// Fails the scenario with a message unless `cond`.
 #[macro_export]
@@ -25,7 +27,7 @@ macro_rules! ensure {
 
 /// Runs each scenario in turn, then cleans up after it and checks that nothing it started
 /// survives; prints `N passed, N failed` and exits non-zero if any failed.
-pub fn run_scenarios(scenarios: &[(&str, fn() -> Outcome)]) {
+pub fn run_scenarios(scenarios: &[Scenario]) {
     // Orphans of a scenario are reparented to us, so we can see, kill and reap them all.
     // SAFETY: prctl with an integer argument.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
@@ -85,10 +87,16 @@ fn reap_any() {
 pub fn descendants_of(root: Pid) -> Vec<(Pid, char)> {
     let mut procs = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<Pid>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<Pid>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         // The name is in parentheses and may hold spaces: parse after the last ')'.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else { continue };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            continue;
+        };
         let mut fields = rest.split(' ');
         let state = fields.next().and_then(|s| s.chars().next()).unwrap_or('?');
         let ppid = fields.next().and_then(|s| s.parse::<Pid>().ok()).unwrap_or(0);
@@ -176,7 +184,8 @@ pub fn wait_exit(pid: Pid, timeout: Duration) -> Result<i32, String> {
         let mut status = 0;
         // SAFETY: valid out-pointer.
         let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        (r == pid).then(|| if libc::WIFSIGNALED(status) { 128 + libc::WTERMSIG(status) } else { libc::WEXITSTATUS(status) })
+        (r == pid)
+            .then(|| if libc::WIFSIGNALED(status) { 128 + libc::WTERMSIG(status) } else { libc::WEXITSTATUS(status) })
     })
 }
 
@@ -249,7 +258,8 @@ impl Events {
 
     /// Waits until `pred` holds over the lines.
     pub fn wait(&self, what: &str, timeout: Duration, pred: impl Fn(&Self) -> bool) -> Outcome {
-        wait_for(what, timeout, || pred(self).then_some(())).map_err(|e| format!("{e}\n--- events ---\n{}", self.lines().join("\n")))
+        wait_for(what, timeout, || pred(self).then_some(()))
+            .map_err(|e| format!("{e}\n--- events ---\n{}", self.lines().join("\n")))
     }
 
     /// A logger that records `log LEVEL message` lines.
