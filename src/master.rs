@@ -469,8 +469,9 @@ impl<J: Job> Master<J> {
                 if exit == Exit::Code(EXIT_SETUP_FAILED) || killed.is_some() { Level::Warn } else { Level::Error };
             self.log(level, format_args!("worker {i} (pid {pid}) failed to start: {ended}{why}; {then}"));
         } else {
-            let level = if exit == Exit::Code(0) { Level::Warn } else { Level::Error };
-            self.log(level, format_args!("worker {i} (pid {pid}) died after {}: {ended}{why}; {then}", Human(uptime)));
+            let (level, how) =
+                if exit == Exit::Code(0) { (Level::Warn, "ended unasked") } else { (Level::Error, "died") };
+            self.log(level, format_args!("worker {i} (pid {pid}) {how} after {}: {ended}{why}; {then}", Human(uptime)));
         }
         if st.monitored {
             self.count_restart(st, now);

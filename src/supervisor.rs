@@ -278,24 +278,20 @@ pub fn check_timeout(
     if slot.pid.is_none() || slot.killed.is_some() {
         return (None, None);
     }
+    // A perform that starts after `now` cannot overrun before a full limit from now: while the
+    // worker is in `setup` or between performs, that is when to look again.
+    let next_perform = perform_timeout.map(|limit| now + limit);
     if !beat.setup_done {
-        let Some(limit) = setup_timeout else {
-            return (None, None);
-        };
+        let Some(limit) = setup_timeout else { return (None, next_perform) };
         let deadline = slot.started.max(armed_from) + limit;
         return if now >= deadline {
             (Some(Overrun::Setup { elapsed: now.saturating_sub(slot.started) }), None)
         } else {
-            (None, Some(deadline))
+            (None, next_perform.into_iter().chain([deadline]).min())
         };
     }
-    let Some(limit) = perform_timeout else {
-        return (None, None);
-    };
-    // Between performs: the next one cannot be due before a full limit from now.
-    let Some(started) = beat.perform_started else {
-        return (None, Some(now + limit));
-    };
+    let Some(limit) = perform_timeout else { return (None, None) };
+    let Some(started) = beat.perform_started else { return (None, next_perform) };
     let deadline = match slot.timeout_sent {
         Some((sent_for, sent_at)) if sent_for == started => sent_at + TIMEOUT_RETRY,
         _ => started.max(armed_from) + limit,
@@ -460,7 +456,10 @@ mod tests {
     fn setup_timeout_counts_from_the_fork_or_the_last_resume() {
         let slot = live_slot(10 * S);
         let beat = Heartbeat { setup_done: false, perform_started: None };
-        assert_eq!(check_timeout(&slot, beat, None, Some(S), 99 * S, Duration::ZERO), (None, None));
+        assert_eq!(check_timeout(&slot, beat, None, None, 99 * S, Duration::ZERO), (None, None));
+        // No setup timeout, but a perform timeout: look again when a perform could first overrun.
+        assert_eq!(check_timeout(&slot, beat, None, Some(S), 99 * S, Duration::ZERO), (None, Some(100 * S)));
+        assert_eq!(check_timeout(&slot, beat, Some(5 * S), Some(S), 12 * S, Duration::ZERO), (None, Some(13 * S)));
         assert_eq!(check_timeout(&slot, beat, Some(5 * S), None, 12 * S, Duration::ZERO), (None, Some(15 * S)));
         assert_eq!(
             check_timeout(&slot, beat, Some(5 * S), None, 15 * S, Duration::ZERO),

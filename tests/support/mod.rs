@@ -221,6 +221,10 @@ impl Events {
         Events { path }
     }
 
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     pub fn add(&self, line: &str) {
         let mut f = OpenOptions::new().append(true).open(&self.path).expect("open events file");
         let _ = f.write_all(format!("{} {line}\n", mono_ns()).as_bytes());
@@ -290,11 +294,13 @@ pub struct Probe {
     pub perform: Act,
     /// Sleep after each perform, to keep the event volume sane.
     pub pause: Duration,
+    /// Record only `setup` lines.
+    pub quiet: bool,
 }
 
 impl Probe {
     pub fn new(ev: &Events) -> Self {
-        Probe { ev: ev.clone(), setup: Act::Ok, perform: Act::Ok, pause: Duration::from_millis(20) }
+        Probe { ev: ev.clone(), setup: Act::Ok, perform: Act::Ok, pause: Duration::from_millis(20), quiet: false }
     }
     pub fn perform(mut self, act: Act) -> Self {
         self.perform = act;
@@ -331,9 +337,13 @@ impl Job for Probe {
     }
 
     fn perform(&mut self, ctx: &Context) -> Result<(), BoxError> {
-        self.ev.add(&format!("perform {} {} {}", ctx.worker(), ctx.iteration(), getpid()));
+        if !self.quiet {
+            self.ev.add(&format!("perform {} {} {}", ctx.worker(), ctx.iteration(), getpid()));
+        }
         let result = act(self.perform);
-        self.ev.add(&format!("done {} {} {}", ctx.worker(), ctx.iteration(), getpid()));
+        if !self.quiet {
+            self.ev.add(&format!("done {} {} {}", ctx.worker(), ctx.iteration(), getpid()));
+        }
         std::thread::sleep(self.pause);
         result
     }
