@@ -57,8 +57,11 @@ fn main() {
     ]);
 }
 
+/// The end of every fault scenario: no zombie, the descriptors as before the fault, a clean
+/// graceful stop, nothing left.
 fn stop_and_check(ev: &Events, master: Pid) -> Outcome {
     wait_for("no zombie workers", 5 * SEC, || zombie_children(master).is_empty().then_some(()))?;
+    assert_fds_steady(ev, master)?;
     kill(master, libc::SIGINT);
     let code = wait_exit(master, 15 * SEC)?;
     ensure!(code == 0 && ev.has("run ok"), "master exit {code}:\n{}", ev.lines().join("\n"));

@@ -43,6 +43,7 @@ fn main() {
 /// Stops the master with INT and checks it ended cleanly, reaping everything itself.
 fn stop_cleanly(ev: &Events, master: Pid) -> Outcome {
     wait_for("no zombie workers", 5 * SEC, || zombie_children(master).is_empty().then_some(()))?;
+    assert_fds_steady(ev, master)?;
     kill(master, libc::SIGINT);
     let code = wait_exit(master, 10 * SEC)?;
     ensure!(code == 0, "master exit code {code}\n{}", ev.lines().join("\n"));
@@ -281,6 +282,7 @@ fn unmonitored_api() -> Outcome {
             std::thread::sleep(Duration::from_millis(300));
             7
         });
+        ev2.add(&format!("fds before {}", open_fds(getpid())));
         let mut m = Master::new(probe).logger(ev2.logger());
         let a = m.start_worker().unwrap();
         let b = m.start_worker().unwrap();
@@ -293,6 +295,7 @@ fn unmonitored_api() -> Outcome {
         let c = m.start_worker().unwrap();
         let s = m.stop_all().unwrap();
         ev2.add(&format!("stop_all killed={} count={} c={c}", s.killed, m.worker_count()));
+        ev2.add(&format!("fds after {}", open_fds(getpid())));
         let own_code = wait_exit(own, 10 * SEC).unwrap_or(-1);
         ev2.add(&format!("own child exit {own_code}"));
         record_left(&ev2);

@@ -351,11 +351,15 @@ impl Job for Probe {
 
 /// Forks a master process (in its own process group) that runs `run` and records how it
 /// ended, `run ok killed=N` or `run err MESSAGE`, then `left N`: how many children (live or
-/// zombie) it still had after `run` returned.
+/// zombie) it still had after `run` returned. `fds before N` and `fds after N` count its open
+/// descriptors (plus the one used to count them) before and after `run`.
 pub fn spawn_master(ev: &Events, run: impl FnOnce() -> Result<Shutdown, Error>) -> Pid {
     let ev = ev.clone();
     fork_child(move || {
-        let code = match run() {
+        ev.add(&format!("fds before {}", open_fds(getpid())));
+        let result = run();
+        ev.add(&format!("fds after {}", open_fds(getpid())));
+        let code = match result {
             Ok(s) => {
                 ev.add(&format!("run ok killed={}", s.killed));
                 0
@@ -386,10 +390,21 @@ pub fn performs(ev: &Events, slot: usize) -> Vec<(u64, Pid)> {
     ev.find(&format!("perform {slot} ")).iter().map(|w| (w[2].parse().unwrap(), w[3].parse().unwrap())).collect()
 }
 
+/// The master's descriptors while `run` runs should be those it had before plus its self-pipe.
+pub fn assert_fds_steady(ev: &Events, master: Pid) -> Outcome {
+    let before: usize = ev.find("fds before ").first().and_then(|w| w[2].parse().ok()).unwrap_or(0);
+    // Counted from outside: no descriptor for the counting itself.
+    let now = open_fds(master);
+    ensure!(now == before - 1 + 2, "master has {now} descriptors; {} before run, plus the self-pipe", before - 1);
+    Ok(())
+}
+
 /// After a scenario's master exited: `run` left no child, reaped or not, and nothing it
 /// started is still running (orphans reparented to us and already dead are reaped).
 pub fn assert_nothing_left(ev: &Events, master: Pid) -> Outcome {
     ensure!(ev.has("left 0"), "run returned with children left: {:?}", ev.find("left "));
+    let fds: Vec<_> = ev.find("fds ").into_iter().map(|w| w[2].clone()).collect();
+    ensure!(fds.len() == 2 && fds[0] == fds[1], "descriptors before and after run: {fds:?}");
     wait_for("the master's processes to be gone", 5 * SEC, || {
         reap_any();
         descendants().is_empty().then_some(())
