@@ -513,8 +513,14 @@ pub unsafe fn fork_worker(master: Pid, alarm: bool, child: impl FnOnce()) -> io:
     }
     INSTALLED.store(false, Relaxed);
     set_mask(libc::SIG_SETMASK, &old_mask);
-    child();
-    exit(0)
+    run_child(child)
+}
+
+/// Runs a forked child's body and ends the process: whatever happens, a child never returns
+/// or unwinds into the code that forked it, which would then run twice.
+fn run_child(child: impl FnOnce()) -> ! {
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).is_err();
+    exit(if unwound { 101 } else { 0 })
 }
 
 /// Forks a perform child of a worker (`worker` is the caller's pid). The child dies with the
@@ -533,8 +539,7 @@ pub unsafe fn fork_perform(worker: Pid, alarm: bool, child: impl FnOnce()) -> io
             if alarm {
                 let _ = set_handler(libc::SIGALRM, libc::SIG_DFL, 0);
             }
-            child();
-            exit(0)
+            run_child(child)
         }
         pid => Ok(pid),
     }

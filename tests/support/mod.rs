@@ -32,7 +32,7 @@ pub fn run_scenarios(scenarios: &[Scenario]) {
     // SAFETY: prctl with an integer argument.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
     let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
-    let (mut passed, mut failed) = (0, 0);
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for (name, scenario) in scenarios {
         if filter.as_deref().is_some_and(|f| !name.contains(f)) {
             continue;
@@ -46,6 +46,10 @@ pub fn run_scenarios(scenarios: &[Scenario]) {
                 passed += 1;
                 println!("ok     {name} ({} ms)", start.elapsed().as_millis());
             }
+            Err(e) if e.contains("SKIP: ") => {
+                skipped += 1;
+                println!("skip   {name}: {}", &e[e.find("SKIP: ").unwrap_or(0) + 6..]);
+            }
             Err(e) => {
                 failed += 1;
                 println!("FAILED {name} ({} ms): {e}", start.elapsed().as_millis());
@@ -58,7 +62,7 @@ pub fn run_scenarios(scenarios: &[Scenario]) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
-    println!("{passed} passed, {failed} failed");
+    println!("{passed} passed, {failed} failed, {skipped} skipped");
     std::process::exit(if failed == 0 { 0 } else { 1 });
 }
 
