@@ -110,6 +110,19 @@ impl fmt::Display for Human {
     }
 }
 
+/// What follows a death, in words: `Some(delay)` is a restart.
+struct Then(Option<Duration>);
+
+impl fmt::Display for Then {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("not restarting"),
+            Some(d) if d.is_zero() => f.write_str("restarting now"),
+            Some(d) => write!(f, "restarting in {}", Human(d)),
+        }
+    }
+}
+
 /// How a process ended, in words.
 struct Ended(Exit);
 
@@ -417,11 +430,8 @@ impl<J: Job> Master<J> {
             let reaped = if st.monitored {
                 sys::try_reap(None)
             } else {
-                let live: Vec<Pid> = self.pool.slots.iter().filter_map(|s| s.pid).collect();
-                live.into_iter()
-                    .map(|pid| sys::try_reap(Some(pid)))
-                    .find(|r| !matches!(r, Ok(None)))
-                    .unwrap_or(Ok(None))
+                let mut live = self.pool.slots.iter().filter_map(|s| s.pid);
+                live.find_map(|pid| sys::try_reap(Some(pid)).transpose()).transpose()
             };
             match reaped {
                 Ok(Some((pid, exit))) => self.on_exit(st, pid, exit),
@@ -457,13 +467,7 @@ impl<J: Job> Master<J> {
             Some(Kill::PerformTimeout) => " after its perform timeout",
             _ => "",
         };
-        let then = if !st.monitored || st.stopping || i >= self.pool.target {
-            String::from("not restarting")
-        } else if delay.is_zero() {
-            String::from("restarting now")
-        } else {
-            format!("restarting in {}", Human(delay))
-        };
+        let then = Then((st.monitored && !st.stopping && i < self.pool.target).then_some(delay));
         if !came_up {
             let level =
                 if exit == Exit::Code(EXIT_SETUP_FAILED) || killed.is_some() { Level::Warn } else { Level::Error };
@@ -495,7 +499,7 @@ impl<J: Job> Master<J> {
     fn act(&mut self, st: &mut State, now: Duration) -> Option<Duration> {
         let spawning = st.monitored && !st.stopping;
         if spawning {
-            for i in self.pool.excess() {
+            while let Some(i) = self.pool.next_excess() {
                 let pid = self.pool.slots[i].pid.unwrap_or_default();
                 self.log(Level::Info, format_args!("retiring worker {i} (pid {pid})"));
                 self.ask_to_stop(i, now);
@@ -509,7 +513,7 @@ impl<J: Job> Master<J> {
             }
         }
         let stop_timeout = self.config.stop_timeout;
-        for i in self.pool.overdue_stops(now, stop_timeout) {
+        while let Some(i) = self.pool.next_overdue(now, stop_timeout) {
             let pid = self.pool.slots[i].pid.unwrap_or_default();
             self.log(
                 Level::Warn,

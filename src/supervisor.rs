@@ -173,13 +173,12 @@ impl Pool {
         self.slots.iter().position(|s| s.pid.is_none()).unwrap_or(self.slots.len())
     }
 
-    /// Live workers beyond the target that were not asked to stop yet: the highest slots go
+    /// The next live worker beyond the target not yet asked to stop: the highest slots go
     /// first, so the live slots stay `0..target`.
-    pub fn excess(&self) -> Vec<usize> {
+    pub fn next_excess(&self) -> Option<usize> {
         (self.target..self.slots.len())
             .rev()
-            .filter(|&i| self.slots[i].pid.is_some() && self.slots[i].stop_sent.is_none())
-            .collect()
+            .find(|&i| self.slots[i].pid.is_some() && self.slots[i].stop_sent.is_none())
     }
 
     /// Records that slot `i` got worker `pid` at `now`.
@@ -235,14 +234,11 @@ impl Pool {
         backoffs.chain(kills).flatten().min()
     }
 
-    /// Live workers asked to stop more than `stop_timeout` ago and not killed yet.
-    pub fn overdue_stops(&self, now: Duration, stop_timeout: Duration) -> Vec<usize> {
-        (0..self.slots.len())
-            .filter(|&i| {
-                let s = &self.slots[i];
-                s.pid.is_some() && s.killed.is_none() && s.stop_sent.is_some_and(|t| now >= t + stop_timeout)
-            })
-            .collect()
+    /// The next live worker asked to stop more than `stop_timeout` ago and not killed yet.
+    pub fn next_overdue(&self, now: Duration, stop_timeout: Duration) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.pid.is_some() && s.killed.is_none() && s.stop_sent.is_some_and(|t| now >= t + stop_timeout))
     }
 }
 
@@ -412,11 +408,11 @@ mod tests {
         }
         assert_eq!(pool.due(S), None);
         pool.target = 2;
-        assert_eq!(pool.excess(), [3, 2]);
+        assert_eq!(pool.next_excess(), Some(3));
         pool.slots[3].stop_sent = Some(S);
-        assert_eq!(pool.excess(), [2]);
+        assert_eq!(pool.next_excess(), Some(2));
         pool.slots[2].stop_sent = Some(S);
-        assert!(pool.excess().is_empty());
+        assert_eq!(pool.next_excess(), None);
         // Not replaced: the slots are beyond the target.
         assert_eq!(pool.exited(3, 2 * S, true), Verdict::Stopped);
         assert_eq!(pool.due(2 * S), None);
@@ -441,10 +437,10 @@ mod tests {
         assert_eq!(pool.next_deadline(S, true), Some(2 * S + 100 * MS));
         pool.slots[0].stop_sent = Some(2 * S);
         assert_eq!(pool.next_deadline(5 * S, false), Some(7 * S));
-        assert!(pool.overdue_stops(7 * S - MS, 5 * S).is_empty());
-        assert_eq!(pool.overdue_stops(7 * S, 5 * S), [0]);
+        assert_eq!(pool.next_overdue(7 * S - MS, 5 * S), None);
+        assert_eq!(pool.next_overdue(7 * S, 5 * S), Some(0));
         pool.slots[0].killed = Some(Kill::StopTimeout);
-        assert!(pool.overdue_stops(8 * S, 5 * S).is_empty());
+        assert_eq!(pool.next_overdue(8 * S, 5 * S), None);
         assert_eq!(pool.next_deadline(5 * S, false), None);
     }
 

@@ -58,6 +58,8 @@ pub fn run<J: Job>(job: &mut J, w: &Spec<'_>) -> ! {
         }
     }
     let me = sys::getpid();
+    // Made once here: a perform child should not pay for an allocation to name itself.
+    let perform_name = format!("sisyphus-p{}", w.slot);
     let mut fork_failures = 0u32;
     let mut iteration = 0;
     while !(sys::stop_requested() || sys::NEEDS_PARENT_CHECK && sys::parent_gone(w.master)) {
@@ -83,7 +85,7 @@ pub fn run<J: Job>(job: &mut J, w: &Spec<'_>) -> ! {
                     }
                 }
             }
-            Strategy::Forking => match perform_in_child(job, &ctx, w, me) {
+            Strategy::Forking => match perform_in_child(job, &ctx, w, me, &perform_name) {
                 Ok(()) if fork_failures > 0 => {
                     w.logger.log(
                         Level::Info,
@@ -116,7 +118,7 @@ pub fn run<J: Job>(job: &mut J, w: &Spec<'_>) -> ! {
 }
 
 /// Runs one perform in a fresh child and waits for it, killing it if the master says it overran.
-fn perform_in_child<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>, me: Pid) -> std::io::Result<()> {
+fn perform_in_child<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>, me: Pid, name: &str) -> std::io::Result<()> {
     let started = nanos(sys::now());
     if w.timed {
         w.beat.perform_started.store(started, Relaxed);
@@ -125,7 +127,7 @@ fn perform_in_child<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>, me: Pid) -
     // before the master forked, or waived by the user with `allow_threads`) and starts no threads.
     let child = unsafe {
         sys::fork_perform(me, w.timed, || {
-            sys::set_process_name(&format!("sisyphus-p{}", w.slot));
+            sys::set_process_name(name);
             let code = match catch_unwind(AssertUnwindSafe(|| job.perform(ctx))) {
                 Ok(Ok(())) => 0,
                 Ok(Err(e)) => {
