@@ -54,8 +54,9 @@ impl std::error::Error for Error {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Shutdown {
-    /// Worker process groups that were SIGKILLed (immediate stop, or still running at the stop
-    /// timeout) rather than exiting on their own.
+    /// Worker process groups that were SIGKILLed rather than exiting when asked: at an
+    /// immediate stop, or still running at the stop timeout (of this stop, or of an earlier
+    /// retirement by TTOU).
     pub killed: usize,
 }
 

@@ -131,6 +131,7 @@ impl fmt::Display for Ended {
         match self.0 {
             Exit::Code(code) => write!(f, "exited with code {code}"),
             Exit::Signal(sig) => write!(f, "was killed by signal {}", sys::signal_name(sig)),
+            Exit::Vanished => f.write_str("was reaped by someone else"),
         }
     }
 }
@@ -425,13 +426,23 @@ impl<J: Job> Master<J> {
 
     /// Reaps every exited child: any child when supervising (strangers adopted as PID 1 or as
     /// a subreaper included), else only our workers.
+    ///
+    /// A worker's process group is SIGKILLed just before the worker is reaped: whatever its
+    /// performs left running in it (Linux kills perform children with their worker already;
+    /// elsewhere this is what does) does not outlive it.
     fn reap(&mut self, st: &mut State) {
         loop {
+            let pool = &self.pool;
+            let kill_group = |pid| {
+                if pool.find(pid).is_some() {
+                    let _ = sys::kill_group(pid, sys::SIGKILL);
+                }
+            };
             let reaped = if st.monitored {
-                sys::try_reap(None)
+                sys::reap_next(None, kill_group)
             } else {
-                let mut live = self.pool.slots.iter().filter_map(|s| s.pid);
-                live.find_map(|pid| sys::try_reap(Some(pid)).transpose()).transpose()
+                let mut live = pool.slots.iter().filter_map(|s| s.pid);
+                live.find_map(|pid| sys::reap_next(Some(pid), kill_group).transpose()).transpose()
             };
             match reaped {
                 Ok(Some((pid, exit))) => self.on_exit(st, pid, exit),
@@ -507,11 +518,13 @@ impl<J: Job> Master<J> {
             // In batches, so a thousand forks do not keep signals waiting.
             for _ in 0..32 {
                 let Some(i) = self.pool.due(now) else { break };
-                if !self.spawn(st, i, now) {
+                if !self.spawn(st, i, sys::now()) {
                     break;
                 }
             }
         }
+        // A fork failure may have tripped the restart limit: then nothing is spawned any more.
+        let spawning = st.monitored && !st.stopping;
         let stop_timeout = self.config.stop_timeout;
         while let Some(i) = self.pool.next_overdue(now, stop_timeout) {
             let pid = self.pool.slots[i].pid.unwrap_or_default();

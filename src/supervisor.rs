@@ -20,6 +20,9 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub const HEALTHY_UPTIME: Duration = Duration::from_secs(10);
 /// The shortest timeout accepted: below it, scheduling noise decides, not the job.
 pub const MIN_TIMEOUT: Duration = Duration::from_millis(10);
+/// The longest timeout accepted: a year is "never" for a worker loop, and keeps every
+/// deadline sum far from overflow.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 86_400);
 /// Waking this late past a deadline means the master was suspended, not slow.
 pub const OVERSLEEP: Duration = Duration::from_secs(1);
 /// How long to wait before asking a worker again to kill an overdue perform child.
@@ -78,6 +81,9 @@ impl Config {
         ] {
             if let Some(t) = t.filter(|&t| t < MIN_TIMEOUT) {
                 return bad(format!("{name} of {t:?} is shorter than the minimum of {MIN_TIMEOUT:?}"));
+            }
+            if t.is_some_and(|t| t > MAX_TIMEOUT) {
+                return bad(format!("{name} is longer than a year; leave the option unset for no timeout"));
             }
         }
         if let Some(p) = self.perform_timeout.filter(|&p| p > self.stop_timeout) {
@@ -316,7 +322,7 @@ pub struct RestartWindow {
 impl RestartWindow {
     /// At most `max` restarts within any `within`.
     pub fn new(max: u32, within: Duration) -> Self {
-        RestartWindow { max, within, recent: VecDeque::with_capacity(max as usize + 1) }
+        RestartWindow { max, within, recent: VecDeque::with_capacity((max as usize).saturating_add(1).min(1024)) }
     }
 
     /// Records a restart at `now`; true when that makes more than `max` within the window.
@@ -512,6 +518,8 @@ mod tests {
             Config { setup_timeout: Some(MS), ..Config::default() },
             Config { perform_timeout: Some(60 * S), ..Config::default() },
             Config { max_restarts: Some((5, Duration::ZERO)), ..Config::default() },
+            Config { setup_timeout: Some(Duration::MAX), ..Config::default() },
+            Config { stop_timeout: Duration::MAX, ..Config::default() },
         ];
         for c in cases {
             let err = c.validate().unwrap_err().to_string();

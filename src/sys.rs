@@ -68,6 +68,8 @@ pub enum Exit {
     Code(i32),
     /// It was killed by this signal.
     Signal(i32),
+    /// It was reaped by someone else (the caller's own `waitpid`, or SIGCHLD ignored).
+    Vanished,
 }
 
 fn decode(status: c_int) -> Exit {
@@ -76,21 +78,51 @@ fn decode(status: c_int) -> Exit {
 
 /// Reaps one exited child without blocking: `pid`, or any child when `pid` is `None`.
 /// `Ok(None)` when nothing (more) has exited, including when there are no children at all.
-pub fn try_reap(pid: Option<Pid>) -> io::Result<Option<(Pid, Exit)>> {
-    let mut status = 0;
+///
+/// `before_reap` runs while the child is still a zombie, so its pid and its process group
+/// cannot have been reused yet: the moment to signal what is left of its group. A specific
+/// `pid` that is no longer our child (someone else reaped it) comes back as `Exit::Vanished`.
+pub fn reap_next(pid: Option<Pid>, before_reap: impl FnOnce(Pid)) -> io::Result<Option<(Pid, Exit)>> {
+    let (idtype, id) = match pid {
+        Some(pid) => (libc::P_PID, pid as libc::id_t),
+        None => (libc::P_ALL, 0),
+    };
+    // SAFETY: zeroed siginfo_t is valid; waitid fills it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     loop {
-        // SAFETY: `status` is a valid out-pointer.
-        let ret = unsafe { libc::waitpid(pid.unwrap_or(-1), &mut status, libc::WNOHANG) };
-        match ret {
-            0 => return Ok(None),
-            -1 => match io::Error::last_os_error() {
-                e if e.kind() == io::ErrorKind::Interrupted => continue,
-                e if e.raw_os_error() == Some(libc::ECHILD) => return Ok(None),
-                e => return Err(e),
-            },
-            pid => return Ok(Some((pid, decode(status)))),
+        // SAFETY: `info` is a valid out-pointer; WNOWAIT leaves the child a zombie.
+        let ret = unsafe { libc::waitid(idtype, id, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+        if ret == 0 {
+            break;
+        }
+        match io::Error::last_os_error() {
+            e if e.kind() == io::ErrorKind::Interrupted => continue,
+            e if e.raw_os_error() == Some(libc::ECHILD) => return Ok(pid.map(|pid| (pid, Exit::Vanished))),
+            e => return Err(e),
         }
     }
+    // SAFETY: waitid succeeded, so the pid field is initialised (0 if nothing has exited).
+    let found = unsafe { siginfo_pid(&info) };
+    if found == 0 {
+        return Ok(None);
+    }
+    before_reap(found);
+    let mut status = 0;
+    // SAFETY: `status` is a valid out-pointer; the child is a zombie, so this cannot block.
+    check(unsafe { libc::waitpid(found, &mut status, 0) })?;
+    Ok(Some((found, decode(status))))
+}
+
+/// # Safety
+/// `info` must have been filled by a successful `waitid`.
+unsafe fn siginfo_pid(info: &libc::siginfo_t) -> Pid {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: the caller guarantees a filled siginfo_t from waitid.
+    unsafe {
+        info.si_pid()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    info.si_pid
 }
 
 /// Waits for `pid` to exit and reaps it. Returns `Err` of kind `Interrupted` when a signal
@@ -389,6 +421,12 @@ impl Drop for MasterSignals {
             unsafe { libc::sigaction(*sig, old, std::ptr::null_mut()) };
         }
         set_mask(libc::SIG_SETMASK, &self.saved_mask);
+        if self.saved.iter().any(|&(sig, _)| sig == libc::SIGCHLD) {
+            // We may have consumed a SIGCHLD meant for the caller's own children: give it back
+            // (a spurious one is harmless; a lost one leaves a zombie).
+            // SAFETY: kill has no memory effects.
+            unsafe { libc::kill(libc::getpid(), libc::SIGCHLD) };
+        }
         WAKE_FD.store(-1, Relaxed);
         READ_FD.store(-1, Relaxed);
         close(self.read_fd);
@@ -513,14 +551,22 @@ pub unsafe fn fork_worker(master: Pid, alarm: bool, child: impl FnOnce()) -> io:
     }
     INSTALLED.store(false, Relaxed);
     set_mask(libc::SIG_SETMASK, &old_mask);
+    // The caller may have blocked these before it called us; a worker needs them.
+    set_mask(libc::SIG_UNBLOCK, &sigset([libc::SIGINT, libc::SIGTERM, libc::SIGALRM]));
     run_child(child)
 }
 
 /// Runs a forked child's body and ends the process: whatever happens, a child never returns
 /// or unwinds into the code that forked it, which would then run twice.
 fn run_child(child: impl FnOnce()) -> ! {
-    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).is_err();
-    exit(if unwound { 101 } else { 0 })
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)) {
+        Ok(()) => exit(0),
+        Err(payload) => {
+            // Dropping it could panic again, outside any catch_unwind.
+            std::mem::forget(payload);
+            exit(101)
+        }
+    }
 }
 
 /// Forks a perform child of a worker (`worker` is the caller's pid). The child dies with the

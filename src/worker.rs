@@ -171,7 +171,7 @@ fn perform_in_child<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>, me: Pid, n
     }
     match exit {
         // 1 and 101 were logged by the child itself; a timeout kill by the master.
-        Exit::Code(0 | EXIT_PERFORM_FAILED | EXIT_PANIC) => {}
+        Exit::Code(0 | EXIT_PERFORM_FAILED | EXIT_PANIC) | Exit::Vanished => {}
         Exit::Signal(sys::SIGKILL) if killed => {}
         Exit::Signal(sig) => w.logger.log(
             Level::Error,

@@ -37,6 +37,8 @@ fn main() {
         ("bad_configuration_is_rejected_before_any_fork", bad_config_rejected),
         ("run_restores_signal_dispositions", restores_dispositions),
         ("workers_name_themselves_for_ps", process_names),
+        ("workers_unblock_the_signals_they_need", workers_unblock_signals),
+        ("unmonitored_api_survives_sigchld_ignored", unmonitored_sigchld_ignored),
     ]);
 }
 
@@ -395,4 +397,52 @@ fn process_names() -> Outcome {
     ensure!(comm(performs(&ev, 1)[0].1) == "sisyphus-p1", "perform comm {:?}", comm(performs(&ev, 1)[0].1));
     ensure!(!comm(master).starts_with("sisyphus-"), "the master renamed itself");
     stop_cleanly(&ev, master)
+}
+
+fn block(sig: i32) {
+    // SAFETY: building a one-signal set and blocking it for this process.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+fn workers_unblock_signals() -> Outcome {
+    // A caller that blocked ALRM (a mask survives exec, so a parent may have done it) must not
+    // leave workers deaf to the master's perform-timeout requests.
+    let ev = Events::new("mask");
+    let probe = Probe::new(&ev).perform(Act::Hang);
+    let master = spawn_master(&ev, || {
+        block(libc::SIGALRM);
+        Master::new(probe).perform_timeout(200 * MS).stop_timeout(SEC).logger(ev.logger()).run()
+    });
+    ev.wait("a hung perform killed by the timeout", 5 * SEC, |ev| ev.count("perform ") >= 2)?;
+    stop_cleanly(&ev, master)
+}
+
+fn unmonitored_sigchld_ignored() -> Outcome {
+    // With SIGCHLD ignored the kernel reaps our workers itself; the master must notice rather
+    // than wait forever for a pid that is gone.
+    let ev = Events::new("sigign");
+    let probe = Probe::new(&ev);
+    let ev2 = ev.clone();
+    let caller = fork_child(move || {
+        // SAFETY: setting a disposition in this single-threaded child.
+        unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+        let mut m = Master::new(probe).stop_timeout(SEC).logger(ev2.logger());
+        let a = m.start_worker().unwrap();
+        m.start_worker().unwrap();
+        let _ = wait_for("setups", 10 * SEC, || (ev2.count("setup ") == 2).then_some(()));
+        kill(a as Pid, libc::SIGKILL);
+        let _ = wait_for("the kernel to reap it", 10 * SEC, || (!alive(a as Pid)).then_some(()));
+        let s = m.stop_all().unwrap();
+        ev2.add(&format!("stop_all killed={} count={}", s.killed, m.worker_count()));
+        0
+    });
+    let code = wait_exit(caller, 20 * SEC)?;
+    ensure!(code == 0 && ev.has("stop_all killed=0 count=0"), "exit {code}: {:?}", ev.lines());
+    ensure!(ev.has("was reaped by someone else"), "{:?}", ev.lines());
+    Ok(())
 }
