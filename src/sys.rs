@@ -446,34 +446,18 @@ impl Pending {
 }
 
 fn pipe_cloexec_nonblock(fds: &mut [c_int; 2]) -> io::Result<()> {
-    #[cfg(any(
-        target_os = "linux",
-        target_os = "android",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    ))]
+    #[cfg(not(target_vendor = "apple"))]
     // SAFETY: `fds` has room for two descriptors.
     check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
-    #[cfg(not(any(
-        target_os = "linux",
-        target_os = "android",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    )))]
-    {
-        // No pipe2 (macOS): set the flags right after; we run single-threaded, so no other
-        // thread can fork and leak the descriptors in between.
-        // SAFETY: `fds` has room for two descriptors; fcntl on descriptors we just made.
-        unsafe {
-            check(libc::pipe(fds.as_mut_ptr()))?;
-            for &fd in fds.iter() {
-                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-                libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
-            }
+    #[cfg(target_vendor = "apple")]
+    // No pipe2: set the flags right after. The master is single-threaded, so no other thread
+    // can fork in between and leak the descriptors.
+    // SAFETY: `fds` has room for two descriptors; fcntl on descriptors we just made.
+    unsafe {
+        check(libc::pipe(fds.as_mut_ptr()))?;
+        for &fd in fds.iter() {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
         }
     }
     Ok(())
