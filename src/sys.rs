@@ -42,11 +42,16 @@ pub fn write_stderr(mut buf: &[u8]) {
     }
 }
 
-/// Flushes Rust's buffered standard streams and ends the process without running at-exit
+/// Writes out what Rust's stdout buffers (stderr is unbuffered): before a fork, so the child
+/// does not print it again, and before `_exit`, so it is not lost.
+pub fn flush_stdout() {
+    let _ = io::stdout().flush();
+}
+
+/// Flushes stdout and ends the process without running at-exit
 /// handlers or destructors, which belong to the process we were forked from.
 pub fn exit(code: i32) -> ! {
-    let _ = io::stdout().flush();
-    let _ = io::stderr().flush();
+    flush_stdout();
     // SAFETY: _exit has no preconditions and never returns.
     unsafe { libc::_exit(code) }
 }
@@ -495,8 +500,7 @@ pub fn take_timeout_request() -> bool {
 /// The calling process must be single-threaded: the child runs arbitrary Rust code, which may
 /// need locks (the allocator's, stdout's) that another thread could hold at the fork.
 pub unsafe fn fork_worker(master: Pid, alarm: bool, child: impl FnOnce()) -> io::Result<Pid> {
-    let _ = io::stdout().flush();
-    let _ = io::stderr().flush();
+    flush_stdout();
     // Block what the master handles, so no handler runs in the child before it is replaced.
     let old_mask = set_mask(libc::SIG_BLOCK, &sigset(SIGNALS.iter().map(|&(_, s)| s)));
     // SAFETY: the caller guarantees a single-threaded process.
@@ -559,8 +563,6 @@ fn run_child(child: impl FnOnce()) -> ! {
 /// # Safety
 /// As for [`fork_worker`]: the calling process must be single-threaded.
 pub unsafe fn fork_perform(worker: Pid, alarm: bool, child: impl FnOnce()) -> io::Result<Pid> {
-    let _ = io::stdout().flush();
-    let _ = io::stderr().flush();
     // SAFETY: the caller guarantees a single-threaded process.
     match unsafe { libc::fork() } {
         -1 => Err(io::Error::last_os_error()),

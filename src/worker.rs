@@ -27,6 +27,16 @@ pub struct Spec<'a> {
     pub logger: &'a dyn Logger,
 }
 
+impl Spec<'_> {
+    /// Logs from the worker itself, then flushes stdout: a perform child is forked next, and a
+    /// partial line left in the buffer would be printed again by every child. (Flushing here,
+    /// not before each fork, keeps the lock's page out of each perform's copy-on-write faults.)
+    fn log(&self, level: Level, args: std::fmt::Arguments<'_>) {
+        self.logger.log(level, args);
+        sys::flush_stdout();
+    }
+}
+
 fn nanos(t: Duration) -> u64 {
     t.as_nanos() as u64
 }
@@ -46,13 +56,16 @@ pub fn run<J: Job>(job: &mut J, w: &Spec<'_>) -> ! {
     // A stop that arrived while we were being forked skips `setup` altogether.
     if !sys::stop_requested() {
         match catch_unwind(AssertUnwindSafe(|| job.setup(&Context::new(w.slot, 0)))) {
-            Ok(Ok(())) => w.beat.setup_done.store(true, Relaxed),
+            Ok(Ok(())) => {
+                w.beat.setup_done.store(true, Relaxed);
+                sys::flush_stdout();
+            }
             Ok(Err(e)) => {
-                w.logger.log(Level::Warn, format_args!("worker {}: setup failed: {e}", w.slot));
+                w.log(Level::Warn, format_args!("worker {}: setup failed: {e}", w.slot));
                 sys::exit(EXIT_SETUP_FAILED)
             }
             Err(p) => {
-                w.logger.log(Level::Error, format_args!("worker {}: setup panicked: {}", w.slot, panic_message(&*p)));
+                w.log(Level::Error, format_args!("worker {}: setup panicked: {}", w.slot, panic_message(&*p)));
                 sys::exit(EXIT_PANIC)
             }
         }
@@ -75,9 +88,9 @@ pub fn run<J: Job>(job: &mut J, w: &Spec<'_>) -> ! {
                 }
                 match result {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => w.logger.log(Level::Warn, format_args!("worker {}: perform failed: {e}", w.slot)),
+                    Ok(Err(e)) => w.log(Level::Warn, format_args!("worker {}: perform failed: {e}", w.slot)),
                     Err(p) => {
-                        w.logger.log(
+                        w.log(
                             Level::Error,
                             format_args!("worker {}: perform panicked: {}", w.slot, panic_message(&*p)),
                         );
@@ -87,7 +100,7 @@ pub fn run<J: Job>(job: &mut J, w: &Spec<'_>) -> ! {
             }
             Strategy::Forking => match perform_in_child(job, &ctx, w, me, &perform_name) {
                 Ok(()) if fork_failures > 0 => {
-                    w.logger.log(
+                    w.log(
                         Level::Info,
                         format_args!("worker {}: fork works again after {fork_failures} failures", w.slot),
                     );
@@ -99,7 +112,7 @@ pub fn run<J: Job>(job: &mut J, w: &Spec<'_>) -> ! {
                     fork_failures += 1;
                     let delay = crate::supervisor::restart_delay(fork_failures, false);
                     if fork_failures == 1 {
-                        w.logger.log(
+                        w.log(
                             Level::Error,
                             format_args!(
                                 "worker {}: fork of a perform child failed: {e}; retrying with backoff",
@@ -119,7 +132,7 @@ pub fn run<J: Job>(job: &mut J, w: &Spec<'_>) -> ! {
 
 /// Runs one perform in a fresh child and waits for it, killing it if the master says it overran.
 fn perform_in_child<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>, me: Pid, name: &str) -> std::io::Result<()> {
-    let started = nanos(sys::now());
+    let started = if w.timed { nanos(sys::now()) } else { 0 };
     if w.timed {
         w.beat.perform_started.store(started, Relaxed);
     }
@@ -161,7 +174,7 @@ fn perform_in_child<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>, me: Pid, n
             Ok(exit) => break exit,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                w.logger.log(Level::Error, format_args!("worker {}: waiting for perform child {child}: {e}", w.slot));
+                w.log(Level::Error, format_args!("worker {}: waiting for perform child {child}: {e}", w.slot));
                 break Exit::Code(0);
             }
         }
@@ -173,12 +186,12 @@ fn perform_in_child<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>, me: Pid, n
         // 1 and 101 were logged by the child itself; a timeout kill by the master.
         Exit::Code(0 | EXIT_PERFORM_FAILED | EXIT_PANIC) | Exit::Vanished => {}
         Exit::Signal(sys::SIGKILL) if killed => {}
-        Exit::Signal(sig) => w.logger.log(
+        Exit::Signal(sig) => w.log(
             Level::Error,
             format_args!("worker {}: perform child {child} was killed by signal {}", w.slot, sys::signal_name(sig)),
         ),
         Exit::Code(code) => {
-            w.logger.log(Level::Warn, format_args!("worker {}: perform child {child} exited with code {code}", w.slot))
+            w.log(Level::Warn, format_args!("worker {}: perform child {child} exited with code {code}", w.slot))
         }
     }
     Ok(())

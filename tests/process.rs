@@ -39,6 +39,7 @@ fn main() {
         ("workers_name_themselves_for_ps", process_names),
         ("workers_unblock_the_signals_they_need", workers_unblock_signals),
         ("unmonitored_api_survives_sigchld_ignored", unmonitored_sigchld_ignored),
+        ("a_partial_line_printed_in_setup_appears_once", partial_line_once),
     ]);
 }
 
@@ -444,5 +445,39 @@ fn unmonitored_sigchld_ignored() -> Outcome {
     let code = wait_exit(caller, 20 * SEC)?;
     ensure!(code == 0 && ev.has("stop_all killed=0 count=0"), "exit {code}: {:?}", ev.lines());
     ensure!(ev.has("was reaped by someone else"), "{:?}", ev.lines());
+    Ok(())
+}
+
+/// Prints without a newline in `setup`, so the text sits in stdout's buffer when the worker
+/// forks its perform children.
+struct Partial(Events);
+
+impl sisyphus::Job for Partial {
+    fn setup(&mut self, _: &sisyphus::Context) -> Result<(), sisyphus::BoxError> {
+        print!("partial-from-setup;");
+        Ok(())
+    }
+    fn perform(&mut self, ctx: &sisyphus::Context) -> Result<(), sisyphus::BoxError> {
+        self.0.add(&format!("perform {} {} {}", ctx.worker(), ctx.iteration(), getpid()));
+        std::thread::sleep(10 * MS);
+        Ok(())
+    }
+}
+
+fn partial_line_once() -> Outcome {
+    let ev = Events::new("partial");
+    let out = std::env::temp_dir().join(format!("sisyphus-test-{}-partial-stdout", getpid()));
+    let file = std::fs::File::create(&out).map_err(|e| e.to_string())?;
+    let job = Partial(ev.clone());
+    let master = spawn_master(&ev, || {
+        use std::os::fd::AsRawFd;
+        // SAFETY: pointing our stdout at the file before anything is printed.
+        unsafe { libc::dup2(file.as_raw_fd(), 1) };
+        Master::new(job).logger(ev.logger()).run()
+    });
+    ev.wait("5 performs", 10 * SEC, |ev| ev.count("perform ") >= 5)?;
+    stop_cleanly(&ev, master)?;
+    let text = std::fs::read_to_string(&out).map_err(|e| e.to_string())?;
+    ensure!(text.matches("partial-from-setup;").count() == 1, "printed {:?}", text);
     Ok(())
 }
