@@ -327,15 +327,14 @@ impl<J: Job> Master<J> {
     fn drive(&mut self, st: &mut State, signals: &MasterSignals, done: impl Fn(&Pool, &State) -> bool) {
         loop {
             let now = sys::now();
-            if (self.config.setup_timeout.is_some() || self.config.perform_timeout.is_some())
-                && supervisor::overslept(st.planned, now)
-            {
+            if supervisor::overslept(st.planned, now) {
                 let late = now - st.planned.unwrap_or(now);
                 self.log(
                     Level::Warn,
                     format_args!("master woke {} late (suspended?); timeouts count again from now", Human(late)),
                 );
                 st.armed_from = now;
+                self.pool.rearm_stops(now);
             }
             let pending = signals.take();
             self.on_signals(st, pending, now);

@@ -240,6 +240,14 @@ impl Pool {
         backoffs.chain(kills).flatten().min()
     }
 
+    /// Counts the stop timeouts of workers already asked to stop from `now`: time the master
+    /// spent suspended is not theirs to answer for.
+    pub fn rearm_stops(&mut self, now: Duration) {
+        for s in &mut self.slots {
+            s.stop_sent = s.stop_sent.map(|t| t.max(now));
+        }
+    }
+
     /// The next live worker asked to stop more than `stop_timeout` ago and not killed yet.
     pub fn next_overdue(&self, now: Duration, stop_timeout: Duration) -> Option<usize> {
         self.slots
@@ -299,7 +307,10 @@ pub fn check_timeout(
         _ => started.max(armed_from) + limit,
     };
     if now >= deadline {
-        (Some(Overrun::Perform { started, elapsed: now.saturating_sub(started) }), Some(now + TIMEOUT_RETRY))
+        // Look again to repeat the request if it went unheeded, and in time for the next
+        // perform, which may start as soon as this one is killed.
+        let next = now + TIMEOUT_RETRY.min(limit);
+        (Some(Overrun::Perform { started, elapsed: now.saturating_sub(started) }), Some(next))
     } else {
         (None, Some(deadline))
     }
@@ -448,6 +459,11 @@ mod tests {
         pool.slots[0].killed = Some(Kill::StopTimeout);
         assert_eq!(pool.next_overdue(8 * S, 5 * S), None);
         assert_eq!(pool.next_deadline(5 * S, false), None);
+        // After a suspension the stop timeout counts again from the resume.
+        pool.slots[0].killed = None;
+        pool.rearm_stops(20 * S);
+        assert_eq!(pool.next_overdue(24 * S, 5 * S), None);
+        assert_eq!(pool.next_deadline(5 * S, false), Some(25 * S));
     }
 
     fn live_slot(started: Duration) -> Slot {
@@ -484,6 +500,14 @@ mod tests {
         assert_eq!(check_timeout(&slot, busy, None, Some(30 * S), 71 * S + MS, Duration::ZERO), (None, Some(72 * S)));
         let next = Heartbeat { setup_done: true, perform_started: Some(71 * S) };
         assert_eq!(check_timeout(&slot, next, None, Some(30 * S), 72 * S, Duration::ZERO), (None, Some(101 * S)));
+        // With a limit shorter than the retry pause, the next look is in time for the next perform.
+        let short = Heartbeat { setup_done: true, perform_started: Some(80 * S) };
+        let over = Overrun::Perform { started: 80 * S, elapsed: 300 * MS };
+        let at = 80 * S + 300 * MS;
+        assert_eq!(
+            check_timeout(&slot, short, None, Some(300 * MS), at, Duration::ZERO),
+            (Some(over), Some(at + 300 * MS))
+        );
         slot.killed = Some(Kill::PerformTimeout);
         assert_eq!(check_timeout(&slot, busy, None, Some(30 * S), 99 * S, Duration::ZERO), (None, None));
     }

@@ -97,7 +97,12 @@ fn forking_perform_timeout() -> Outcome {
     let overdue: Vec<_> = children.iter().filter(|&&p| alive(p)).collect();
     ensure!(overdue.len() <= 1, "killed perform children still alive: {overdue:?}");
     ensure!(!ev.has("killed by signal KILL"), "the worker logged the timeout kill as a crash");
-    println!("       perform timeout 300 ms: killed at {ms:.0} ms");
+    // When the children really died: each next perform starts right after the kill. (The
+    // first may take up to two periods: the master learns of the perform's start only then.)
+    let starts: Vec<u64> = ev.stamped().iter().filter(|(_, l)| l.starts_with("perform 0 ")).map(|(t, _)| *t).collect();
+    let gaps: Vec<u64> = starts.windows(2).skip(1).map(|w| (w[1] - w[0]) / 1_000_000).collect();
+    ensure!(gaps.iter().all(|&g| (295..450).contains(&g)), "performs {gaps:?} ms apart with a 300 ms timeout");
+    println!("       perform timeout 300 ms: logged at {ms:.0} ms; next performs {gaps:?} ms apart");
     stop_and_check(&ev, master)
 }
 
@@ -219,17 +224,18 @@ fn fork_failure() -> Outcome {
 
 /// Signals a process only if it is still a child of `parent`, through a pidfd, so a recycled
 /// pid is never hit.
-fn kill_child_of(parent: Pid, pid: Pid, sig: i32) {
+/// Returns whether the signal was sent.
+fn kill_child_of(parent: Pid, pid: Pid, sig: i32) -> bool {
     // SAFETY: pidfd_open and pidfd_send_signal take plain integers; the fd is closed after.
     unsafe {
         let fd = libc::syscall(libc::SYS_pidfd_open, pid, 0) as i32;
         if fd < 0 {
-            return;
+            return false;
         }
-        if parent_of(pid) == Some(parent) {
-            libc::syscall(libc::SYS_pidfd_send_signal, fd, sig, std::ptr::null::<libc::siginfo_t>(), 0);
-        }
+        let sent = parent_of(pid) == Some(parent)
+            && libc::syscall(libc::SYS_pidfd_send_signal, fd, sig, std::ptr::null::<libc::siginfo_t>(), 0) == 0;
         libc::close(fd);
+        sent
     }
 }
 
@@ -276,8 +282,7 @@ fn signal_storm() -> Outcome {
             kill(master, libc::SIGTTOU);
             target -= 1;
         } else if !workers.is_empty() {
-            kill_child_of(master, workers[rng.next() as usize % workers.len()], libc::SIGKILL);
-            kills += 1;
+            kills += usize::from(kill_child_of(master, workers[rng.next() as usize % workers.len()], libc::SIGKILL));
         }
         sent += 1;
     }
@@ -343,6 +348,7 @@ fn descriptor_hygiene() -> Outcome {
     // 1,000 forks of a worker: each TTIN forks one into slot 2 and a TTOU retires it; every
     // tenth is SIGKILLed while it retires, so deaths by signal are reaped too. (Killing it
     // before the TTOU would build a crash streak and back slot 2 off for up to 30 s.)
+    let mut killed_while_retiring = 0;
     for i in 0..1000 {
         let before = ev.count("setup ");
         kill(master, libc::SIGTTIN);
@@ -352,7 +358,7 @@ fn descriptor_hygiene() -> Outcome {
         if i % 10 == 9 {
             let retiring = format!("retiring worker 2 (pid {newest})");
             ev.wait("the retirement", 10 * SEC, |ev| ev.has(&retiring))?;
-            kill_child_of(master, newest, libc::SIGKILL);
+            killed_while_retiring += usize::from(kill_child_of(master, newest, libc::SIGKILL));
         }
         // Else the next TTIN could arrive with this TTOU and cancel it out.
         ev.wait("slot 2 emptied", 10 * SEC, |ev| {
@@ -363,6 +369,8 @@ fn descriptor_hygiene() -> Outcome {
                 > i
         })?;
     }
+    let by_kill = ev.lines().iter().filter(|l| l.contains(" stopped: was killed by signal KILL")).count();
+    ensure!(by_kill > 0 && by_kill == killed_while_retiring, "{killed_while_retiring} SIGKILLs sent, {by_kill} seen");
     let after = fd_targets(master);
     ensure!(after == master_fds, "master descriptors changed after 1000 respawns:\n{master_fds:?}\n{after:?}");
     for worker in live_children(master) {
@@ -508,7 +516,7 @@ fn pid1_orphans() -> Outcome {
         wait_exit(init, 60 * SEC).unwrap_or(4)
     });
     ev.wait("the master as PID 1", 10 * SEC, |ev| ev.has("init pid") || ev.has("unshare failed"))?;
-    ensure!(ev.has("init pid 1"), "{:?}", ev.lines());
+    ensure!(ev.lines().iter().any(|l| l == "init pid 1"), "{:?}", ev.lines());
     check_orphans_reaped(&ev)?;
     let init = wait_for("the PID 1 master's host pid", 5 * SEC, || live_children(outer).first().copied())?;
     kill(init, libc::SIGTERM);
@@ -524,19 +532,24 @@ fn worker_killed_mid_perform() -> Outcome {
     let master = spawn_master(&ev, || Master::new(probe).stop_timeout(SEC).logger(ev.logger()).run());
     ev.wait("a hung perform", 10 * SEC, |ev| ev.count("perform 0 ") == 1)?;
     let (worker, child) = (setup_pids(&ev, 0)[0], performs(&ev, 0)[0].1);
-    let t0 = Instant::now();
+    // With the master stopped, only the kernel's parent-death signal can end the child (the
+    // master would otherwise kill the worker's group as it reaps it).
+    kill(master, libc::SIGSTOP);
+    wait_for("the master to stop", 5 * SEC, || (state(master) == Some('T')).then_some(()))?;
     kill(worker, libc::SIGKILL);
-    ev.wait("the worker replaced", 5 * SEC, |ev| setup_pids(ev, 0).len() == 2)?;
-    let replaced = t0.elapsed();
     wait_for("the orphaned perform child to die", 5 * SEC, || {
         // SAFETY: reaping what was reparented to us (the test runner is a subreaper).
         while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
         (!alive(child)).then_some(())
     })?;
+    let t0 = Instant::now();
+    kill(master, libc::SIGCONT);
+    ev.wait("the worker replaced", 5 * SEC, |ev| setup_pids(ev, 0).len() == 2)?;
+    let replaced = t0.elapsed();
     ensure!(replaced < SEC, "replacement waited {replaced:?}, as if for the perform child");
     ensure!(ev.has(&format!("worker 0 (pid {worker}) died after")), "{:?}", ev.lines());
     println!(
-        "       worker replaced {:.1} ms after its SIGKILL; its perform child died too",
+        "       perform child died with its worker; worker replaced {:.1} ms after the master resumed",
         replaced.as_secs_f64() * 1e3
     );
     stop_and_check(&ev, master)
@@ -548,11 +561,19 @@ fn suspended_master() -> Outcome {
     let master =
         spawn_master(&ev, || Master::new(probe).workers(2).perform_timeout(400 * MS).logger(ev.logger()).run());
     ev.wait("performs", 10 * SEC, |ev| performs(ev, 0).len() >= 2 && performs(ev, 1).len() >= 2)?;
+    // The fault itself: everything stops for well over the perform timeout (workers too, so
+    // their perform stamps grow old), and the master resumes first.
+    let workers = [setup_pids(&ev, 0)[0], setup_pids(&ev, 1)[0]];
     kill(master, libc::SIGSTOP);
-    // The fault itself: the master stays stopped for well over the perform timeout.
+    for w in workers {
+        kill(-w, libc::SIGSTOP);
+    }
     std::thread::sleep(1500 * MS);
     let before = (performs(&ev, 0).len(), performs(&ev, 1).len());
     kill(master, libc::SIGCONT);
+    for w in workers {
+        kill(-w, libc::SIGCONT);
+    }
     ev.wait("5 more performs each after the resume", 10 * SEC, |ev| {
         performs(ev, 0).len() >= before.0 + 5 && performs(ev, 1).len() >= before.1 + 5
     })?;

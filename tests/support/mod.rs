@@ -31,6 +31,13 @@ pub fn run_scenarios(scenarios: &[Scenario]) {
     // Orphans of a scenario are reparented to us, so we can see, kill and reap them all.
     // SAFETY: prctl with an integer argument.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
+    // The probes' deliberate panics are reported by the crate's log; keep stderr for real ones.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<&str>() != Some(&"probe panic") {
+            default_hook(info)
+        }
+    }));
     let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for (name, scenario) in scenarios {
@@ -38,7 +45,8 @@ pub fn run_scenarios(scenarios: &[Scenario]) {
             continue;
         }
         let start = Instant::now();
-        let result = scenario();
+        // A panic in the scenario itself must not skip the cleanup below.
+        let result = std::panic::catch_unwind(scenario).unwrap_or_else(|_| Err("the scenario panicked".into()));
         let leftovers = cleanup();
         let result = result.and(leftovers);
         match result {
@@ -138,12 +146,15 @@ pub fn parent_of(pid: Pid) -> Option<Pid> {
     stat[stat.rfind(')')? + 2..].split(' ').nth(1)?.parse().ok()
 }
 
+/// The state letter of `pid` (`R`, `S`, `T`, `Z`...), if it exists.
+pub fn state(pid: Pid) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..].chars().next()
+}
+
 /// Whether `pid` exists and is not a zombie.
 pub fn alive(pid: Pid) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rfind(')').and_then(|i| s[i + 2..].chars().next()))
-        .is_some_and(|state| state != 'Z')
+    state(pid).is_some_and(|s| s != 'Z')
 }
 
 pub fn open_fds(pid: Pid) -> usize {
@@ -200,8 +211,12 @@ pub fn fork_child(body: impl FnOnce() -> i32) -> Pid {
     match unsafe { libc::fork() } {
         -1 => panic!("fork failed: {}", std::io::Error::last_os_error()),
         0 => {
-            // SAFETY: setpgid on ourselves.
-            unsafe { libc::setpgid(0, 0) };
+            // Its own process group; and it dies with us, should this runner be killed.
+            // SAFETY: setpgid and prctl on ourselves.
+            unsafe {
+                libc::setpgid(0, 0);
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            }
             let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(99);
             let _ = std::io::stdout().flush();
             // SAFETY: ends the child without running the parent's cleanup.
