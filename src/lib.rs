@@ -33,7 +33,7 @@
 //! ```
 //!
 //! # The model, and its limits
-//! - The master is single-threaded and never runs user code; its signal handlers only count
+//! - The master is single-threaded and runs no user code but the logger; its signal handlers only count
 //!   the signal and write a byte to a self-pipe, and its loop sleeps in `poll` until a signal
 //!   or the nearest deadline. Forking a multi-threaded process is refused (see
 //!   [`Master::allow_threads`]).

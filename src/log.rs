@@ -8,9 +8,10 @@ use crate::sys;
 /// How serious a log line is, most serious first: `Error < Warn < Info < Debug`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {
-    /// A worker or perform died, or something was force-killed.
+    /// A worker or perform child died unasked, a perform overran its timeout, a fork failed.
     Error,
-    /// Something failed and will be retried: a perform's `Err`, a failed `setup`, a fork.
+    /// Something failed and will be retried, or had to be forced: a perform's `Err`, a failed
+    /// `setup`, a worker killed at the stop timeout.
     Warn,
     /// Life-cycle events: workers started and stopped, scaling, stops.
     Info,

@@ -268,7 +268,7 @@ fn signal_storm() -> Outcome {
         while t0.elapsed() < Duration::from_micros(sent as u64 * 1000) {
             std::hint::spin_loop();
         }
-        if refreshed.elapsed() > 20 * MS {
+        if refreshed.elapsed() > 5 * MS {
             workers = live_children(master);
             refreshed = Instant::now();
             ensure!(alive(master), "the master died during the storm (seed {seed})");
