@@ -210,6 +210,8 @@ impl<J: Job> Master<J> {
     /// (the allocator's, stdout's, one inside a library) stays locked forever in the worker,
     /// which then deadlocks on first use. Call this only if no other thread can hold such a
     /// lock while the master forks, for example because they are all parked on a channel.
+    /// Linux also ties each worker's life to the *thread* that forked it (`PR_SET_PDEATHSIG`):
+    /// call `run` or `start_worker` from a thread that outlives the workers, such as `main`.
     pub unsafe fn allow_threads(mut self) -> Self {
         self.config.allow_threads = true;
         self
