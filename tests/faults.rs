@@ -58,17 +58,6 @@ fn main() {
     ]);
 }
 
-/// The end of every fault scenario: no zombie, the descriptors as before the fault, a clean
-/// graceful stop, nothing left.
-fn stop_and_check(ev: &Events, master: Pid) -> Outcome {
-    wait_for("no zombie workers", 5 * SEC, || zombie_children(master).is_empty().then_some(()))?;
-    assert_fds_steady(ev, master)?;
-    kill(master, libc::SIGINT);
-    let code = wait_exit(master, 15 * SEC)?;
-    ensure!(code == 0 && ev.has("run ok"), "master exit {code}:\n{}", ev.lines().join("\n"));
-    assert_nothing_left(ev, master)
-}
-
 /// Milliseconds in a `(123 ms > 100 ms)` or `(1.2 s > 1.0 s)` log fragment.
 fn overrun_ms(line: &str) -> Option<f64> {
     let inner = &line[line.find("timeout (")? + 9..];
@@ -103,7 +92,7 @@ fn forking_perform_timeout() -> Outcome {
     let gaps: Vec<u64> = starts.windows(2).skip(1).map(|w| (w[1] - w[0]) / 1_000_000).collect();
     ensure!(gaps.iter().all(|&g| (295..650).contains(&g)), "performs {gaps:?} ms apart with a 300 ms timeout");
     println!("       perform timeout 300 ms: logged at {ms:.0} ms; next performs {gaps:?} ms apart");
-    stop_and_check(&ev, master)
+    stop_and_check(&ev, master).map(drop)
 }
 
 fn simple_perform_timeout() -> Outcome {
@@ -116,7 +105,7 @@ fn simple_perform_timeout() -> Outcome {
     ensure!(ev.has("perform timeout (") && ev.has("); killing the worker"), "{:?}", ev.lines());
     ensure!(ev.has("after its perform timeout; restarting now"), "{:?}", ev.lines());
     ensure!(!alive(setup_pids(&ev, 0)[0]), "the timed-out worker lives on");
-    stop_and_check(&ev, master)
+    stop_and_check(&ev, master).map(drop)
 }
 
 fn setup_timeout() -> Outcome {
@@ -131,7 +120,7 @@ fn setup_timeout() -> Outcome {
         ev.lines()
     );
     ensure!(!ev.has("perform timeout"), "a setup timeout was called a perform timeout");
-    stop_and_check(&ev, master)
+    stop_and_check(&ev, master).map(drop)
 }
 
 fn max_restarts_gives_up() -> Outcome {
@@ -219,7 +208,7 @@ fn fork_failure() -> Outcome {
     ev.wait("all 4 workers once fork works again", 15 * SEC, |ev| ev.count("setup ") == 4)?;
     ensure!(ev.has("fork works again after"), "recovery not logged");
     println!("       master CPU while fork failed: {used} ticks (of 100) in 1 s");
-    stop_and_check(&ev, master)
+    stop_and_check(&ev, master).map(drop)
 }
 
 /// Signals a process only if it is still a child of `parent`, through a pidfd, so a recycled
@@ -308,7 +297,7 @@ fn signal_storm() -> Outcome {
         "       storm: {sent} signals ({kills} SIGKILLs) in {:.1} s; target {target} reached ({sent_target} sent)",
         storm.as_secs_f64()
     );
-    stop_and_check(&ev, master)
+    stop_and_check(&ev, master).map(drop)
 }
 
 /// The descriptors of `pid`: fd number to what it points at.
@@ -387,7 +376,7 @@ fn descriptor_hygiene() -> Outcome {
         ensure!(theirs == expected, "worker {worker} descriptors {theirs:?}, master's minus its pipe {expected:?}");
     }
     println!("       {} workers started; master fds {} before and after", ev.count("setup "), after.len());
-    stop_and_check(&ev, master)
+    stop_and_check(&ev, master).map(drop)
 }
 
 fn stray_signals_to_a_worker() -> Outcome {
@@ -410,7 +399,7 @@ fn stray_signals_to_a_worker() -> Outcome {
     ensure!(!ev.has("scaling"), "signals sent to a worker reached the master");
     ensure!(setup_pids(&ev, 0) == [worker], "the worker was replaced");
     ensure!(live_children(master).len() == 2, "{:?}", live_children(master));
-    stop_and_check(&ev, master)
+    stop_and_check(&ev, master).map(drop)
 }
 
 fn term_to_one_worker() -> Outcome {
@@ -426,7 +415,7 @@ fn term_to_one_worker() -> Outcome {
     ensure!(ev.has(&format!("worker 1 (pid {worker}) ended unasked after")), "{:?}", ev.lines());
     ensure!(ev.has("exited with code 0; restarting now"), "{:?}", ev.lines());
     ensure!(setup_pids(&ev, 0).len() == 1, "worker 0 was disturbed");
-    stop_and_check(&ev, master)
+    stop_and_check(&ev, master).map(drop)
 }
 
 fn int_during_start_up() -> Outcome {
@@ -497,7 +486,7 @@ fn subreaper_orphans() -> Outcome {
     });
     check_orphans_reaped(&ev)?;
     wait_for("no zombies under the master", 5 * SEC, || zombie_children(master).is_empty().then_some(()))?;
-    stop_and_check(&ev, master)
+    stop_and_check(&ev, master).map(drop)
 }
 
 fn pid1_orphans() -> Outcome {
@@ -554,7 +543,7 @@ fn worker_killed_mid_perform() -> Outcome {
         "       perform child died with its worker; worker replaced {:.1} ms after the master resumed",
         replaced.as_secs_f64() * 1e3
     );
-    stop_and_check(&ev, master)
+    stop_and_check(&ev, master).map(drop)
 }
 
 fn suspended_master() -> Outcome {
@@ -582,7 +571,7 @@ fn suspended_master() -> Outcome {
     ensure!(!ev.has("perform timeout"), "a worker was killed for the master's suspension: {:?}", ev.lines());
     ensure!(ev.count("setup ") == 2, "workers replaced");
     ensure!(ev.has("late (suspended?); timeouts count again from now"), "suspension not noticed");
-    stop_and_check(&ev, master)
+    stop_and_check(&ev, master).map(drop)
 }
 
 fn errno() -> *mut i32 {

@@ -418,6 +418,20 @@ pub fn assert_fds_steady(ev: &Events, master: Pid) -> Outcome {
     Ok(())
 }
 
+/// The end of a scenario whose master is still running: no zombie, its descriptors as before
+/// `run` plus the self-pipe, then INT, `run` returning `Ok`, nothing left. Returns how many
+/// workers the stop had to kill.
+pub fn stop_and_check(ev: &Events, master: Pid) -> Result<usize, String> {
+    wait_for("no zombie workers", 5 * SEC, || zombie_children(master).is_empty().then_some(()))?;
+    assert_fds_steady(ev, master)?;
+    kill(master, libc::SIGINT);
+    let code = wait_exit(master, 15 * SEC)?;
+    let killed = ev.find("run ok killed=").first().and_then(|w| w[2].strip_prefix("killed=")?.parse().ok());
+    ensure!(code == 0 && killed.is_some(), "master exit {code}:\n{}", ev.lines().join("\n"));
+    assert_nothing_left(ev, master)?;
+    Ok(killed.unwrap_or_default())
+}
+
 /// After a scenario's master exited: `run` left no child, reaped or not, and nothing it
 /// started is still running (orphans reparented to us and already dead are reaped).
 pub fn assert_nothing_left(ev: &Events, master: Pid) -> Outcome {
