@@ -156,33 +156,16 @@ pub use libc::{SIGALRM, SIGKILL, SIGTERM};
 
 /// The short name of a signal, as `kill -l` prints it.
 pub fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGHUP => "HUP",
-        libc::SIGINT => "INT",
-        libc::SIGQUIT => "QUIT",
-        libc::SIGILL => "ILL",
-        libc::SIGTRAP => "TRAP",
-        libc::SIGABRT => "ABRT",
-        libc::SIGBUS => "BUS",
-        libc::SIGFPE => "FPE",
-        libc::SIGKILL => "KILL",
-        libc::SIGUSR1 => "USR1",
-        libc::SIGSEGV => "SEGV",
-        libc::SIGUSR2 => "USR2",
-        libc::SIGPIPE => "PIPE",
-        libc::SIGALRM => "ALRM",
-        libc::SIGTERM => "TERM",
-        libc::SIGCHLD => "CHLD",
-        libc::SIGCONT => "CONT",
-        libc::SIGSTOP => "STOP",
-        libc::SIGTSTP => "TSTP",
-        libc::SIGTTIN => "TTIN",
-        libc::SIGTTOU => "TTOU",
-        libc::SIGXCPU => "XCPU",
-        libc::SIGXFSZ => "XFSZ",
-        libc::SIGSYS => "SYS",
-        _ => "?",
-    }
+    #[rustfmt::skip]
+    const NAMES: [(c_int, &str); 24] = [
+        (libc::SIGHUP, "HUP"), (libc::SIGINT, "INT"), (libc::SIGQUIT, "QUIT"), (libc::SIGILL, "ILL"),
+        (libc::SIGTRAP, "TRAP"), (libc::SIGABRT, "ABRT"), (libc::SIGBUS, "BUS"), (libc::SIGFPE, "FPE"),
+        (libc::SIGKILL, "KILL"), (libc::SIGUSR1, "USR1"), (libc::SIGSEGV, "SEGV"), (libc::SIGUSR2, "USR2"),
+        (libc::SIGPIPE, "PIPE"), (libc::SIGALRM, "ALRM"), (libc::SIGTERM, "TERM"), (libc::SIGCHLD, "CHLD"),
+        (libc::SIGCONT, "CONT"), (libc::SIGSTOP, "STOP"), (libc::SIGTSTP, "TSTP"), (libc::SIGTTIN, "TTIN"),
+        (libc::SIGTTOU, "TTOU"), (libc::SIGXCPU, "XCPU"), (libc::SIGXFSZ, "XFSZ"), (libc::SIGSYS, "SYS"),
+    ];
+    NAMES.iter().find(|&&(n, _)| n == sig).map_or("?", |&(_, name)| name)
 }
 
 /// Whether other threads exist, which would make forking unsound: `None` where the platform
@@ -638,5 +621,18 @@ impl Drop for Beats {
     fn drop(&mut self) {
         // SAFETY: unmapping exactly the mapping `new` made; no reference outlives `self`.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), (self.len * std::mem::size_of::<Beat>()).max(1)) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_names_are_kill_l_names() {
+        assert_eq!(signal_name(libc::SIGKILL), "KILL");
+        assert_eq!(signal_name(libc::SIGTTOU), "TTOU");
+        assert_eq!(signal_name(libc::SIGSYS), "SYS");
+        assert_eq!(signal_name(999), "?");
     }
 }
