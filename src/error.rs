@@ -22,6 +22,10 @@ pub enum Error {
         restarts: u32,
         /// The configured window.
         within: Duration,
+        /// How the last one ended: the slot, the exit code or signal, and why `setup` failed
+        /// where it said, as in `worker 1 failed to start: exited with code 3 (connection
+        /// refused)`.
+        last: String,
     },
 }
 
@@ -34,8 +38,8 @@ impl fmt::Display for Error {
                 "refusing to fork: the process has {n} threads, and forking a multi-threaded process can deadlock the child"
             ),
             Error::Io(what, e) => write!(f, "{what}: {e}"),
-            Error::RestartLimit { restarts, within } => {
-                write!(f, "workers died more than {restarts} times within {within:?}; gave up")
+            Error::RestartLimit { restarts, within, last } => {
+                write!(f, "workers died more than {restarts} times within {within:?}; gave up; last: {last}")
             }
         }
     }

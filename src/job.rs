@@ -1,7 +1,5 @@
 //! What users implement, and what their code is told about where it runs.
 
-use crate::sys;
-
 /// The error type `setup` and `perform` return: anything that is an error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -97,9 +95,12 @@ impl Context {
         self.iteration
     }
 
-    /// Whether this worker was asked to stop (INT or TERM): a long perform may check it to end
-    /// early. The loop does not start another perform once it is set.
+    /// Whether this worker was asked to stop, however it was asked: INT or TERM to the master
+    /// (or to the master's process group), a retirement by TTOU, the restart limit, or INT or
+    /// TERM sent to the worker or its perform child itself. A long perform may check it to end
+    /// early; nothing is signalled to what the perform runs. The loop does not start another
+    /// perform once it is set. It reads memory shared with the master: no system call.
     pub fn stop_requested(&self) -> bool {
-        self.stop || sys::stop_requested()
+        self.stop || crate::worker::stop_requested()
     }
 }

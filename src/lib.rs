@@ -51,6 +51,8 @@
 #[cfg(not(unix))]
 compile_error!("sisyphus forks processes and needs a Unix system");
 
+mod beat;
+mod driver;
 mod error;
 mod job;
 mod log;

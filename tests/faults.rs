@@ -58,9 +58,9 @@ fn main() {
     ]);
 }
 
-/// Milliseconds in a `(123 ms > 100 ms)` or `(1.2 s > 1.0 s)` log fragment.
+/// Milliseconds in a `timeout: running 123.4 ms, limit 100 ms` or `running 1.2 s` log fragment.
 fn overrun_ms(line: &str) -> Option<f64> {
-    let inner = &line[line.find("timeout (")? + 9..];
+    let inner = &line[line.find("timeout: running ")? + 17..];
     let (value, unit) = inner.split_whitespace().take(2).fold((None, ""), |(v, _), w| match v {
         None => (w.parse::<f64>().ok(), ""),
         some => (some, w),
@@ -78,7 +78,7 @@ fn forking_perform_timeout() -> Outcome {
     let kills = ev.find("log ERROR worker 0 (pid");
     ensure!(kills.len() >= 3, "timeouts not logged: {:?}", ev.lines());
     let line = ev.lines().into_iter().find(|l| l.contains("perform timeout")).unwrap_or_default();
-    ensure!(line.contains("> 300 ms); killing its perform child"), "{line}");
+    ensure!(line.contains(", limit 300 ms; killing its perform child"), "{line}");
     let ms = overrun_ms(&line).unwrap_or(0.0);
     ensure!((300.0..800.0).contains(&ms), "killed after {ms} ms with a 300 ms timeout");
     ensure!(setup_pids(&ev, 0).len() == 1, "the worker was replaced");
@@ -102,7 +102,7 @@ fn simple_perform_timeout() -> Outcome {
         Master::new(probe).strategy(Strategy::Simple).perform_timeout(200 * MS).logger(ev.logger()).run()
     });
     ev.wait("the worker replaced after a timeout", 10 * SEC, |ev| setup_pids(ev, 0).len() >= 2)?;
-    ensure!(ev.has("perform timeout (") && ev.has("); killing the worker"), "{:?}", ev.lines());
+    ensure!(ev.has("perform timeout: running ") && ev.has("limit 200 ms; killing the worker"), "{:?}", ev.lines());
     ensure!(ev.has("after its perform timeout; restarting now"), "{:?}", ev.lines());
     ensure!(!alive(setup_pids(&ev, 0)[0]), "the timed-out worker lives on");
     stop_and_check(&ev, master).map(drop)
@@ -113,7 +113,7 @@ fn setup_timeout() -> Outcome {
     let probe = Probe::new(&ev).setup(Act::Hang);
     let master = spawn_master(&ev, || Master::new(probe).setup_timeout(200 * MS).logger(ev.logger()).run());
     ev.wait("two setups killed", 10 * SEC, |ev| ev.count("setup 0 ") >= 3)?;
-    ensure!(ev.has("setup timeout ("), "setup timeout not logged: {:?}", ev.lines());
+    ensure!(ev.has("setup timeout: running "), "setup timeout not logged: {:?}", ev.lines());
     ensure!(
         ev.has("failed to start: was killed by signal KILL after its setup timeout; restarting in 100 ms"),
         "{:?}",
@@ -191,15 +191,20 @@ fn fork_failure() -> Outcome {
         become_unprivileged();
         Master::new(probe).workers(4).strategy(Strategy::Simple).logger(ev.logger()).run()
     });
-    ev.wait("fork to fail", 10 * SEC, |ev| ev.has("fork failed: "))?;
-    let line = ev.lines().into_iter().find(|l| l.contains("fork failed")).unwrap_or_default();
-    ensure!(line.contains("Resource temporarily unavailable") && line.contains("retrying worker 2 in"), "{line}");
+    ev.wait("fork to fail", 10 * SEC, |ev| ev.has("cannot fork worker "))?;
+    let line = ev.lines().into_iter().find(|l| l.contains("cannot fork worker")).unwrap_or_default();
+    ensure!(
+        line.contains("Resource temporarily unavailable")
+            && line.contains("cannot fork worker 2: ")
+            && line.contains("retrying in"),
+        "{line}"
+    );
     let ticks = cpu_ticks(master);
     let t0 = Instant::now();
     ev.wait("a few retries", 10 * SEC, |_| t0.elapsed() >= SEC)?;
     let used = cpu_ticks(master) - ticks;
     ensure!(used <= 10, "the master used {used} ticks of CPU in 1 s while fork failed: spinning");
-    ensure!(ev.count("log ERROR fork failed") == 1, "fork failure logged more than once per burst");
+    ensure!(ev.count("log ERROR cannot fork worker") == 1, "fork failure logged more than once per burst");
     ensure!(live_children(master).len() == 2, "{:?}", live_children(master));
     for hog in hogs {
         kill(hog, libc::SIGKILL);

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use sisyphus::{BoxError, Context, Error, Job, Level, Shutdown};
 
-pub type Pid = libc::pid_t;
+mod procfs;
+pub use procfs::*;
+
 pub type Outcome = Result<(), String>;
 /// A named scenario.
 pub type Scenario = (&'static str, fn() -> Outcome);
@@ -95,70 +97,8 @@ fn reap_any() {
     while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
 }
 
-/// Every process below `root`, with its state letter (`Z` for a zombie).
-pub fn descendants_of(root: Pid) -> Vec<(Pid, char)> {
-    let mut procs = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<Pid>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // The name is in parentheses and may hold spaces: parse after the last ')'.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-            continue;
-        };
-        let mut fields = rest.split(' ');
-        let state = fields.next().and_then(|s| s.chars().next()).unwrap_or('?');
-        let ppid = fields.next().and_then(|s| s.parse::<Pid>().ok()).unwrap_or(0);
-        procs.push((pid, ppid, state));
-    }
-    let mut out = Vec::new();
-    let mut frontier = vec![root];
-    while let Some(parent) = frontier.pop() {
-        for &(pid, ppid, state) in &procs {
-            if ppid == parent {
-                out.push((pid, state));
-                frontier.push(pid);
-            }
-        }
-    }
-    out
-}
-
 pub fn descendants() -> Vec<(Pid, char)> {
     descendants_of(getpid())
-}
-
-/// Live (non-zombie) children of `pid`.
-pub fn live_children(pid: Pid) -> Vec<Pid> {
-    descendants_of(pid).into_iter().filter(|&(p, s)| s != 'Z' && parent_of(p) == Some(pid)).map(|(p, _)| p).collect()
-}
-
-/// Zombie children of `pid` (children it has not reaped).
-pub fn zombie_children(pid: Pid) -> Vec<Pid> {
-    descendants_of(pid).into_iter().filter(|&(p, s)| s == 'Z' && parent_of(p) == Some(pid)).map(|(p, _)| p).collect()
-}
-
-pub fn parent_of(pid: Pid) -> Option<Pid> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 2..].split(' ').nth(1)?.parse().ok()
-}
-
-/// The state letter of `pid` (`R`, `S`, `T`, `Z`...), if it exists.
-pub fn state(pid: Pid) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 2..].chars().next()
-}
-
-/// Whether `pid` exists and is not a zombie.
-pub fn alive(pid: Pid) -> bool {
-    state(pid).is_some_and(|s| s != 'Z')
-}
-
-pub fn open_fds(pid: Pid) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
 }
 
 pub fn getpid() -> Pid {

@@ -1,9 +1,13 @@
-//! Logging: a one-method trait, a stderr logger and a silent one.
+//! Logging: a one-method trait, a stderr logger that never blocks, and a silent one.
+
+mod line;
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::sys;
+use crate::sys::{self, WriteOutcome};
+use line::Line;
 
 /// How serious a log line is, most serious first: `Error < Warn < Info < Debug`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -15,7 +19,7 @@ pub enum Level {
     Warn,
     /// Life-cycle events: workers started and stopped, scaling, stops.
     Info,
-    /// Detail: reaped strangers, restored signal handlers.
+    /// Detail: reaped strangers.
     Debug,
 }
 
@@ -39,6 +43,13 @@ impl fmt::Display for Level {
 /// Where the master and its workers send their log lines. Called from the master, the
 /// workers and the perform children, never from a signal handler.
 ///
+/// A logger must not block: the master calls it from its loop, and while it blocks the master
+/// reaps nothing, enforces no timeout and answers no signal. [`StderrLogger`] drops a line
+/// rather than wait for a full pipe. A logger that panics loses that line; the crate catches
+/// the panic and goes on. A logger may start no thread in the master before workers are
+/// forked (forking is refused while other threads exist, see
+/// [`Master::allow_threads`](crate::Master::allow_threads)).
+///
 /// Any `Fn(Level, fmt::Arguments<'_>)` is a logger:
 ///
 /// ```
@@ -57,9 +68,24 @@ impl<F: Fn(Level, fmt::Arguments<'_>)> Logger for F {
     }
 }
 
+/// Lines this process could not write because its output was blocked, not yet reported.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// In a freshly forked process: the lines the parent dropped are the parent's to report.
+pub(crate) fn forget_dropped() {
+    DROPPED.store(0, Relaxed);
+}
+
 /// Writes each event as one line to standard error with a single `write(2)`, so lines from
 /// many processes never interleave: `2026-11-28T09:15:02.123Z 4711 INFO worker 0 started`.
 /// Events less serious than its level are dropped; the default level is [`Level::Info`].
+///
+/// It never blocks. When standard error is a pipe or socket nobody reads (a stuck
+/// `| logger`), a line that does not fit is dropped and counted, and the count is logged once
+/// lines get through again. It does so without making the descriptor non-blocking for the
+/// other processes that share it (Linux: `pwritev2(RWF_NOWAIT)`; elsewhere, and on a
+/// terminal, it writes only when `poll` says there is room). Control characters in a message
+/// are escaped, so one event is always one line; lines are cut at 1,024 bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct StderrLogger {
     level: Level,
@@ -81,11 +107,32 @@ impl Default for StderrLogger {
 impl Logger for StderrLogger {
     fn log(&self, level: Level, args: fmt::Arguments<'_>) {
         if level <= self.level {
-            let mut line = Line { buf: [0; 1024], len: 0 };
-            let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-            format_line(&mut line, since_epoch.as_millis() as u64, sys::getpid(), level, args);
-            sys::write_stderr(&line.buf[..line.len]);
+            write_line(2, level, args);
         }
+    }
+}
+
+/// Formats one line and writes it to `fd` without blocking; a line that cannot be written is
+/// counted, and the count reported before the next line that can.
+pub(crate) fn write_line(fd: i32, level: Level, args: fmt::Arguments<'_>) {
+    let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    let pid = sys::getpid();
+    let dropped = DROPPED.load(Relaxed);
+    if dropped > 0 {
+        let notice = format_args!("{dropped} log lines dropped: the output was not being read");
+        match sys::write_nowait(fd, Line::new(unix_ms, pid, Level::Warn, notice).as_bytes()) {
+            WriteOutcome::Written => {
+                DROPPED.fetch_sub(dropped, Relaxed);
+            }
+            WriteOutcome::Dropped => {
+                DROPPED.fetch_add(1, Relaxed);
+                return;
+            }
+            WriteOutcome::Failed => return,
+        }
+    }
+    if sys::write_nowait(fd, Line::new(unix_ms, pid, level, args).as_bytes()) == WriteOutcome::Dropped {
+        DROPPED.fetch_add(1, Relaxed);
     }
 }
 
@@ -97,83 +144,9 @@ impl Logger for NullLogger {
     fn log(&self, _: Level, _: fmt::Arguments<'_>) {}
 }
 
-/// A fixed stack buffer that truncates instead of allocating.
-struct Line {
-    buf: [u8; 1024],
-    len: usize,
-}
-
-impl fmt::Write for Line {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        // Keep the last byte for the newline.
-        let room = self.buf.len() - 1 - self.len;
-        let n = s.len().min(room);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
-}
-
-fn format_line(line: &mut Line, unix_ms: u64, pid: sys::Pid, level: Level, args: fmt::Arguments<'_>) {
-    use fmt::Write;
-    let (secs, ms) = (unix_ms / 1000, unix_ms % 1000);
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let s = secs % 86_400;
-    let _ = write!(
-        line,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z {pid} {level} {args}",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    );
-    line.buf[line.len] = b'\n';
-    line.len += 1;
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day); Howard Hinnant's
-/// well-known algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn render(unix_ms: u64, args: fmt::Arguments<'_>) -> String {
-        let mut line = Line { buf: [0; 1024], len: 0 };
-        format_line(&mut line, unix_ms, 42, Level::Warn, args);
-        String::from_utf8(line.buf[..line.len].to_vec()).unwrap()
-    }
-
-    #[test]
-    fn line_has_utc_timestamp_pid_level_and_message() {
-        // 2026-11-28T09:15:02.123Z
-        let ms = 1_795_857_302_123;
-        assert_eq!(
-            render(ms, format_args!("worker {} failed", 3)),
-            "2026-11-28T09:15:02.123Z 42 WARN worker 3 failed\n"
-        );
-        assert_eq!(render(0, format_args!("x")), "1970-01-01T00:00:00.000Z 42 WARN x\n");
-        // A leap day.
-        assert_eq!(&render(951_782_400_000, format_args!(""))[..10], "2000-02-29");
-    }
-
-    #[test]
-    fn long_lines_are_truncated_but_still_end_in_a_newline() {
-        let long = "x".repeat(5000);
-        let out = render(0, format_args!("{long}"));
-        assert_eq!(out.len(), 1024);
-        assert!(out.ends_with("x\n"));
-    }
 
     #[test]
     fn closures_are_loggers_and_levels_order_by_severity() {

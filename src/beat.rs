@@ -1,0 +1,163 @@
+//! The heartbeat table: one record per slot in memory shared by the master and its workers
+//! (and their perform children), and the protocol over it. The worker writes what only it
+//! knows (setup finished, a perform started, why setup failed); the master writes its
+//! requests (stop, end now, kill that perform) and wakes a waiting worker with [`WAKE`].
+
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::time::Duration;
+
+use crate::supervisor::Heartbeat;
+use crate::sys::{self, Shared, Zeroed};
+
+/// The signal a master sends a worker to wake it from a wait, and the signal workers and
+/// perform children get when their parent dies. SIGURG, because its default action is to do
+/// nothing (a stray one harms no process) and nothing else in a worker uses it; the crate
+/// owns it in workers and perform children.
+pub const WAKE: i32 = sys::SIGURG;
+
+/// Room for why `setup` failed.
+const NOTE_LEN: usize = 200;
+
+/// One slot's record.
+#[repr(C, align(64))]
+#[derive(Debug)]
+pub struct Beat {
+    // Written by the worker.
+    ready: AtomicBool,
+    /// The worker is (about to be) blocked in a wait with [`WAKE`] blocked: only then does the
+    /// master signal it, so a worker running user code is never signalled to stop.
+    waiting: AtomicBool,
+    /// `sys::now()` in ns when the running perform started; 0 between performs.
+    perform_started: AtomicU64,
+    note_len: AtomicU32,
+    note: [AtomicU8; NOTE_LEN],
+    /// The perform child logged its own failure (an `Err` or a panic), so the worker need not.
+    reported: AtomicBool,
+    // Written by the master (`stop` also by the worker, on a TERM or INT of its own).
+    stop: AtomicBool,
+    force: AtomicBool,
+    /// The `perform_started` of the perform to kill, or 0.
+    kill_perform: AtomicU64,
+}
+
+// SAFETY: all fields are atomics, valid when zeroed, and hold no pointers.
+unsafe impl Zeroed for Beat {}
+
+/// The table, one beat per possible slot.
+pub type Beats = Shared<Beat>;
+
+fn nanos(t: Duration) -> u64 {
+    t.as_nanos() as u64
+}
+
+impl Beat {
+    // ---- The master's side (with SeqCst where the worker's `waiting` flag is involved: the
+    // master stores its request then loads `waiting`, the worker stores `waiting` then loads
+    // the requests, so one of them always sees the other).
+
+    /// Clears the record for a worker about to be forked.
+    pub fn reset(&self) {
+        for flag in [&self.ready, &self.waiting, &self.reported, &self.stop, &self.force] {
+            flag.store(false, SeqCst);
+        }
+        self.perform_started.store(0, SeqCst);
+        self.kill_perform.store(0, SeqCst);
+        self.note_len.store(0, SeqCst);
+    }
+
+    /// Asks the worker to stop after its current perform; true if it must be woken.
+    pub fn ask_to_stop(&self) -> bool {
+        self.stop.store(true, SeqCst);
+        self.waiting.load(SeqCst)
+    }
+
+    /// Tells the worker to kill what it runs and end itself.
+    pub fn force(&self) {
+        self.force.store(true, SeqCst);
+    }
+
+    /// Asks the worker to kill the perform that started at `started`; true if it must be woken.
+    pub fn request_kill(&self, started: Duration) -> bool {
+        self.kill_perform.store(nanos(started), SeqCst);
+        self.waiting.load(SeqCst)
+    }
+
+    /// What the worker says about itself.
+    pub fn heartbeat(&self) -> Heartbeat {
+        let started = self.perform_started.load(Relaxed);
+        Heartbeat {
+            ready: self.ready.load(Relaxed),
+            perform_started: (started != 0).then(|| Duration::from_nanos(started)),
+        }
+    }
+
+    /// Why the worker's `setup` failed, as it wrote it (empty if it did not say).
+    pub fn note(&self) -> String {
+        let len = (self.note_len.load(SeqCst) as usize).min(NOTE_LEN);
+        let bytes: Vec<u8> = self.note[..len].iter().map(|b| b.load(Relaxed)).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    // ---- The worker's side.
+
+    /// `setup` returned `Ok`.
+    pub fn set_ready(&self) {
+        self.ready.store(true, SeqCst);
+    }
+
+    /// A perform started at `started`, or (`None`) none is running.
+    pub fn stamp(&self, started: Option<Duration>) {
+        self.perform_started.store(started.map_or(0, nanos), Relaxed);
+    }
+
+    /// The worker is about to block in a wait (`true`) or is back (`false`). After saying it
+    /// waits, the worker looks at the requests, then blocks.
+    pub fn set_waiting(&self, waiting: bool) {
+        self.waiting.store(waiting, SeqCst);
+    }
+
+    /// A graceful stop was asked for. Async-signal-safe.
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(SeqCst)
+    }
+
+    /// Records a stop asked of this worker alone (TERM or INT sent to it). Async-signal-safe.
+    pub fn set_stop(&self) {
+        self.stop.store(true, SeqCst);
+    }
+
+    /// The master said to end at once. Async-signal-safe.
+    pub fn force_requested(&self) -> bool {
+        self.force.load(SeqCst)
+    }
+
+    /// Takes a kill request: true if it is for the perform that started at `started`.
+    pub fn take_kill_request(&self, started: Duration) -> bool {
+        match self.kill_perform.swap(0, SeqCst) {
+            0 => false,
+            asked => asked == nanos(started),
+        }
+    }
+
+    /// In a perform child: it logged its own failure.
+    pub fn set_reported(&self) {
+        self.reported.store(true, SeqCst);
+    }
+
+    /// In the worker, once its perform child was reaped: whether the child logged its failure.
+    pub fn take_reported(&self) -> bool {
+        self.reported.swap(false, SeqCst)
+    }
+
+    /// Writes why `setup` failed, cut at a character boundary to fit.
+    pub fn write_note(&self, text: &str) {
+        let mut len = text.len().min(NOTE_LEN);
+        while !text.is_char_boundary(len) {
+            len -= 1;
+        }
+        for (slot, &b) in self.note.iter().zip(&text.as_bytes()[..len]) {
+            slot.store(b, Relaxed);
+        }
+        self.note_len.store(len as u32, SeqCst);
+    }
+}

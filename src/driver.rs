@@ -1,0 +1,197 @@
+//! The driver: carries out the supervisor's decisions through `sys` (the supervisor's
+//! [`World`]) and runs its loop, sleeping until a signal or the next deadline.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use crate::beat::{Beats, WAKE};
+use crate::supervisor::{Config, Event, ForkError, Heartbeat, Signals, Supervisor, World};
+use crate::sys::{self, Action, Exit, Exited, MasterSignals, Pending, Pid, SigSet};
+use crate::worker::{self, Spec};
+use crate::{Job, Logger};
+
+/// The signals the master counts while it supervises.
+pub const MASTER_SIGNALS: [i32; 10] = [
+    sys::SIGINT,
+    sys::SIGTERM,
+    sys::SIGQUIT,
+    sys::SIGTTIN,
+    sys::SIGTTOU,
+    sys::SIGCHLD,
+    sys::SIGHUP,
+    sys::SIGUSR1,
+    sys::SIGUSR2,
+    sys::SIGWINCH,
+];
+
+/// The signals the master ignores while it supervises: a write to a closed pipe is an error
+/// to handle where it happens, not a reason to die.
+pub const MASTER_IGNORES: [i32; 1] = [sys::SIGPIPE];
+
+/// How long the unmonitored API waits at most between looks when SIGCHLD is ignored (the
+/// kernel then reaps our workers itself, and no signal says so).
+const UNSIGNALLED_LOOK: Duration = Duration::from_millis(10);
+
+/// The master's side of everything the supervisor does.
+pub struct Driver<'a, J: Job> {
+    pub job: &'a mut J,
+    pub config: &'a Config,
+    pub logger: &'a dyn Logger,
+    pub beats: &'a Beats,
+    /// The handlers `run` installed, to take back out of each worker.
+    pub signals: Option<&'a MasterSignals>,
+    pub master: Pid,
+}
+
+/// Whether the process has other threads; waits up to 20 ms for a thread that was just joined
+/// to be gone. Fails closed: a count that cannot be read refuses the fork.
+pub fn other_threads() -> Result<(), ForkError> {
+    let mut tries = 0;
+    loop {
+        match sys::thread_count() {
+            Ok(n) if n <= 1 => return Ok(()),
+            Ok(n) if tries == 20 => return Err(ForkError::Threads(n)),
+            Ok(_) => sys::sleep(Duration::from_millis(1)),
+            Err(e) => return Err(ForkError::ThreadsUnknown(e)),
+        }
+        tries += 1;
+    }
+}
+
+impl<J: Job> World for Driver<'_, J> {
+    fn fork(&mut self, slot: usize) -> Result<Pid, ForkError> {
+        if !self.config.allow_threads {
+            other_threads()?;
+        }
+        let beat = self.beats.get(slot);
+        beat.reset();
+        sys::flush_stdio();
+        // No master handler may run in the child before it has set its own.
+        let mask = SigSet::of(&MASTER_SIGNALS).with(WAKE).block();
+        let spec = Spec {
+            slot,
+            master: self.master,
+            strategy: self.config.strategy,
+            timed: self.config.perform_timeout.is_some(),
+            allow_threads: self.config.allow_threads,
+            beat,
+            logger: self.logger,
+            mask,
+        };
+        let (job, signals) = (&*self.job as *const J, self.signals);
+        // SAFETY: `fork_leader` needs a single-threaded process: `other_threads` just checked
+        // it, or the user waived the check with the unsafe `allow_threads`, taking on its
+        // contract. In the child, `ptr::read` makes the worker the job's one owner: the
+        // child's copy of this master is never used or dropped again, since the child never
+        // returns.
+        let forked = unsafe {
+            sys::fork_leader(|| {
+                if let Some(signals) = signals {
+                    signals.restore_in_child();
+                }
+                worker::run(std::ptr::read(job), &spec)
+            })
+        };
+        mask.set_mask();
+        forked.map_err(ForkError::Os)
+    }
+
+    fn ask_to_stop(&mut self, slot: usize, pid: Pid) {
+        if self.beats.get(slot).ask_to_stop() {
+            let _ = sys::kill(pid, WAKE);
+        }
+    }
+
+    fn force(&mut self, slot: usize, pid: Pid) {
+        self.beats.get(slot).force();
+        // A stopped worker must run to end itself.
+        let _ = sys::kill(pid, sys::SIGCONT);
+        let _ = sys::kill(pid, WAKE);
+    }
+
+    fn kill_group(&mut self, pid: Pid) {
+        let _ = sys::kill_group(pid, sys::SIGKILL);
+    }
+
+    fn kill_perform(&mut self, slot: usize, pid: Pid, started: Duration) {
+        if self.beats.get(slot).request_kill(started) {
+            let _ = sys::kill(pid, WAKE);
+        }
+    }
+
+    fn heartbeat(&self, slot: usize) -> Heartbeat {
+        self.beats.get(slot).heartbeat()
+    }
+
+    fn exited(&mut self, pid: Option<Pid>) -> std::io::Result<Option<Exited>> {
+        sys::peek_exited(pid)
+    }
+
+    fn collect(&mut self, pid: Pid) -> Exit {
+        sys::collect(pid).unwrap_or(Exit::Vanished)
+    }
+
+    fn log(&mut self, event: &Event<'_>) {
+        log(self.logger, event);
+    }
+}
+
+/// Logs `event`; a logger that panics loses the line, and nothing else.
+pub fn log(logger: &dyn Logger, event: &Event<'_>) {
+    let _ = catch_unwind(AssertUnwindSafe(|| logger.log(event.level(), format_args!("{event}"))));
+}
+
+fn counted(p: Pending) -> Signals {
+    Signals {
+        int: p.count(sys::SIGINT),
+        term: p.count(sys::SIGTERM),
+        quit: p.count(sys::SIGQUIT),
+        ttin: p.count(sys::SIGTTIN),
+        ttou: p.count(sys::SIGTTOU),
+        hup: p.count(sys::SIGHUP),
+        usr1: p.count(sys::SIGUSR1),
+        usr2: p.count(sys::SIGUSR2),
+        winch: p.count(sys::SIGWINCH),
+    }
+}
+
+/// The supervising loop: take the signals, let the supervisor take its turn, sleep until a
+/// signal or the deadline it gave. Returns when the pool has stopped.
+pub fn supervise<J: Job>(sup: &mut Supervisor, world: &mut Driver<'_, J>, signals: &MasterSignals) {
+    loop {
+        let now = sys::now();
+        let deadline = sup.turn(now, counted(signals.take()), world);
+        if sup.done() {
+            return;
+        }
+        if let Err(error) = signals.wait(deadline.map(|d| d.saturating_sub(sys::now()))) {
+            // poll on one pipe cannot really fail; don't spin if it does.
+            world.log(&Event::WaitFailed { error: &error });
+            sys::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The unmonitored API's loop, until `done`. It needs no descriptor: it blocks SIGCHLD and
+/// takes it with a timed wait, then gives back any SIGCHLD it may have taken from the caller.
+pub fn wait_unmonitored<J: Job>(sup: &mut Supervisor, world: &mut Driver<'_, J>, done: impl Fn(&Supervisor) -> bool) {
+    let chld = SigSet::of(&[sys::SIGCHLD]);
+    let unsignalled = Action::of(sys::SIGCHLD).is_ignored();
+    let before = chld.block();
+    loop {
+        let now = sys::now();
+        let deadline = sup.turn(now, Signals::default(), world);
+        if done(sup) {
+            break;
+        }
+        let mut timeout = deadline.map(|d| d.saturating_sub(sys::now()));
+        if unsignalled {
+            timeout = Some(timeout.map_or(UNSIGNALLED_LOOK, |t| t.min(UNSIGNALLED_LOOK)));
+        }
+        chld.wait(timeout);
+    }
+    before.set_mask();
+    // A SIGCHLD meant for the caller's own children may have been taken: give it back (a
+    // spurious one is harmless; a lost one leaves a zombie).
+    let _ = sys::kill(sys::getpid(), sys::SIGCHLD);
+}

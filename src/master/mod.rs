@@ -1,0 +1,243 @@
+//! The master: the public API. Its decisions are the supervisor's; the driver carries them
+//! out.
+
+mod options;
+
+use std::fmt;
+
+use crate::beat::Beats;
+use crate::driver::{self, Driver, MASTER_IGNORES, MASTER_SIGNALS};
+use crate::supervisor::{Config, Ended, Event, Failure, ForkError, MAX_WORKERS, Supervisor};
+use crate::sys::{self, MasterSignals};
+use crate::{Error, Job, Logger, Shutdown, StderrLogger};
+
+/// Runs a [`Job`] in a pool of pre-forked worker processes.
+///
+/// Supervised, with [`run`](Master::run): the master forks the workers, replaces those that
+/// die, and is steered by signals until it is stopped (see the crate docs for the table).
+///
+/// ```no_run
+/// use sisyphus::{BoxError, Context, Job, Master, Strategy};
+/// use std::time::Duration;
+///
+/// struct Tick;
+/// impl Job for Tick {
+///     fn perform(&mut self, ctx: &Context) -> Result<(), BoxError> {
+///         println!("worker {} tick {}", ctx.worker(), ctx.iteration());
+///         std::thread::sleep(Duration::from_secs(1));
+///         Ok(())
+///     }
+/// }
+///
+/// let shutdown = Master::new(Tick).workers(2).strategy(Strategy::Simple).run()?;
+/// assert!(!shutdown.forced());
+/// # Ok::<(), sisyphus::Error>(())
+/// ```
+///
+/// Unmonitored, as the original gem's `start_worker`/`stop_worker`/`stop_all`: no run loop,
+/// no restarts, and the caller's own children are left alone.
+///
+/// ```no_run
+/// # use sisyphus::{BoxError, Context, Job, Master};
+/// # struct Tick;
+/// # impl Job for Tick { fn perform(&mut self, _: &Context) -> Result<(), BoxError> { Ok(()) } }
+/// let mut master = Master::new(Tick);
+/// let pid = master.start_worker()?;
+/// master.start_worker()?;
+/// assert_eq!(master.worker_count(), 2);
+/// assert!(master.stop_worker(pid)?);
+/// master.stop_all()?;
+/// # Ok::<(), sisyphus::Error>(())
+/// ```
+pub struct Master<J: Job> {
+    job: J,
+    config: Config,
+    logger: Box<dyn Logger>,
+    beats: Option<Beats>,
+    /// The workers of the unmonitored API.
+    unmonitored: Option<Supervisor>,
+}
+
+impl<J: Job> fmt::Debug for Master<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Master")
+            .field("config", &self.config)
+            .field("workers", &self.worker_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<J: Job> Master<J> {
+    /// A master for `job`: one worker, [`Strategy::Forking`](crate::Strategy::Forking), a 25 s
+    /// stop timeout, no setup or perform timeout, no restart limit, logging to stderr at INFO.
+    pub fn new(job: J) -> Self {
+        Master {
+            job,
+            config: Config::default(),
+            logger: Box::new(StderrLogger::default()),
+            beats: None,
+            unmonitored: None,
+        }
+    }
+
+    /// Supervises until stopped, then returns how the stop went. Blocks the calling thread.
+    ///
+    /// Starts the workers, restarts those that die (with backoff), and acts on INT/TERM
+    /// (graceful stop; a second one stops at once), QUIT (immediate stop), TTIN/TTOU (one
+    /// worker more/fewer) and CHLD; HUP, USR1, USR2 and WINCH are logged and ignored, PIPE is
+    /// ignored. The signal dispositions and mask in place before the call are restored before
+    /// it returns.
+    ///
+    /// # Errors
+    /// Before anything forks: [`Error::Config`] for a bad setting, [`Error::Threads`] when
+    /// the process has other threads, [`Error::Io`] when the shared table or the signal
+    /// handlers cannot be set up (no memory, no descriptor free). After a stop:
+    /// [`Error::RestartLimit`] when `max_restarts` tripped.
+    pub fn run(mut self) -> Result<Shutdown, Error> {
+        self.prepare()?;
+        if !self.config.allow_threads {
+            driver::other_threads().map_err(fork_error)?;
+        }
+        let signals = MasterSignals::install(&MASTER_SIGNALS, &MASTER_IGNORES)
+            .map_err(|e| Error::Io("installing signal handlers", e))?;
+        let mut sup = Supervisor::new(self.config.clone(), true);
+        let beats = self.beats.as_ref().expect("prepared");
+        let mut world = Driver {
+            job: &mut self.job,
+            config: &self.config,
+            logger: &*self.logger,
+            beats,
+            signals: Some(&signals),
+            master: sys::getpid(),
+        };
+        sup.begin(world.master, &mut world);
+        driver::supervise(&mut sup, &mut world, &signals);
+        drop(signals);
+        driver::log(&*self.logger, &Event::MasterStopped { killed: sup.killed() });
+        match (sup.gave_up(), self.config.max_restarts) {
+            (Some(last), Some((restarts, within))) => {
+                Err(Error::RestartLimit { restarts, within, last: describe(last, beats) })
+            }
+            _ => Ok(Shutdown { killed: sup.killed() }),
+        }
+    }
+
+    /// Forks one more worker, unsupervised (it is not restarted when it dies), in the lowest
+    /// free slot; returns its pid.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad setting or past 4,096 workers, [`Error::Threads`] when the
+    /// process has other threads, [`Error::Io`] when the fork fails (or the shared table
+    /// cannot be mapped, or the thread count cannot be read).
+    pub fn start_worker(&mut self) -> Result<u32, Error> {
+        self.prepare()?;
+        self.unmonitored_turn(|sup, now, world| {
+            if sup.pids().count() >= MAX_WORKERS {
+                return Err(Error::Config(format!("already {MAX_WORKERS} workers, the limit")));
+            }
+            sup.start_one(now, world).map(|pid| pid as u32).map_err(fork_error)
+        })
+    }
+
+    /// Stops worker `pid` gracefully, ending it by force at the stop timeout, and reaps it.
+    /// `Ok(false)` if `pid` is not a live worker of this master: nothing is signalled.
+    ///
+    /// # Errors
+    /// None at present: it needs no descriptor and cannot fail; the `Result` leaves room.
+    pub fn stop_worker(&mut self, pid: u32) -> Result<bool, Error> {
+        if self.unmonitored.is_none() {
+            return Ok(false);
+        }
+        let slot = self.unmonitored_turn(|sup, _, _| Ok(sys::Pid::try_from(pid).ok().and_then(|p| sup.find(p))))?;
+        let Some(slot) = slot else { return Ok(false) };
+        self.stop_unmonitored(Some(slot));
+        Ok(true)
+    }
+
+    /// Stops every worker gracefully, ending by force those still running at the stop timeout,
+    /// and reaps them all. It needs no descriptor, so it works in a process that has none left.
+    ///
+    /// # Errors
+    /// None at present; the `Result` leaves room.
+    pub fn stop_all(&mut self) -> Result<Shutdown, Error> {
+        Ok(self.stop_unmonitored(None))
+    }
+
+    /// Live workers started by `start_worker`: those that have not exited, whether or not
+    /// they have been reaped yet.
+    pub fn worker_count(&self) -> usize {
+        self.unmonitored.as_ref().map_or(0, |sup| sup.pids().filter(|&pid| !sys::has_exited(pid)).count())
+    }
+
+    fn prepare(&mut self) -> Result<(), Error> {
+        self.config.validate()?;
+        if self.beats.is_none() {
+            self.beats = Some(Beats::new(MAX_WORKERS).map_err(|e| Error::Io("mapping the shared heartbeat table", e))?);
+        }
+        Ok(())
+    }
+
+    /// Reaps our own exited workers (never the caller's other children), then runs `then`.
+    fn unmonitored_turn<T>(
+        &mut self,
+        then: impl FnOnce(&mut Supervisor, std::time::Duration, &mut Driver<'_, J>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let beats = self.beats.as_ref().expect("mapped before the first worker");
+        let sup = self.unmonitored.get_or_insert_with(|| Supervisor::new(self.config.clone(), false));
+        let mut world = Driver {
+            job: &mut self.job,
+            config: &self.config,
+            logger: &*self.logger,
+            beats,
+            signals: None,
+            master: sys::getpid(),
+        };
+        let now = sys::now();
+        sup.turn(now, Default::default(), &mut world);
+        then(sup, now, &mut world)
+    }
+
+    fn stop_unmonitored(&mut self, slot: Option<usize>) -> Shutdown {
+        let (Some(beats), Some(sup)) = (self.beats.as_ref(), self.unmonitored.as_mut()) else {
+            return Shutdown::default();
+        };
+        let mut world = Driver {
+            job: &mut self.job,
+            config: &self.config,
+            logger: &*self.logger,
+            beats,
+            signals: None,
+            master: sys::getpid(),
+        };
+        let before = sup.killed();
+        sup.stop_unmonitored(slot, sys::now(), &mut world);
+        driver::wait_unmonitored(sup, &mut world, |sup| slot.map_or(sup.live() == 0, |i| !sup.is_live(i)));
+        Shutdown { killed: sup.killed() - before }
+    }
+}
+
+fn fork_error(e: ForkError) -> Error {
+    match e {
+        ForkError::Threads(n) => Error::Threads(n),
+        ForkError::ThreadsUnknown(e) => Error::Io("counting this process's threads before forking", e),
+        ForkError::Os(e) => Error::Io("forking a worker", e),
+    }
+}
+
+/// `worker 1 failed to start: exited with code 3 (connection refused)`.
+fn describe(f: Failure, beats: &Beats) -> String {
+    let how = if f.came_up { "died" } else { "failed to start" };
+    let note = beats.get(f.slot).note();
+    let note = if note.is_empty() { String::new() } else { format!(" ({note})") };
+    format!("worker {} {how}: {}{note}", f.slot, Ended(f.exit))
+}
+
+impl<J: Job> Drop for Master<J> {
+    /// Workers started with `start_worker` and never stopped are stopped (gracefully, bounded
+    /// by the stop timeout) rather than left running.
+    fn drop(&mut self) {
+        if self.unmonitored.as_ref().is_some_and(|sup| sup.live() > 0) {
+            self.stop_unmonitored(None);
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The builder half of [`Master`]: every setting, each checked by `run` (or `start_worker`)
+//! before anything forks.
+
+use std::time::Duration;
+
+use super::Master;
+use crate::{Job, Logger, Strategy};
+
+impl<J: Job> Master<J> {
+    /// How many workers `run` keeps (default 1; at most 4,096; 0 is allowed, TTIN adds).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.config.workers = n;
+        self
+    }
+
+    /// How performs run (default [`Strategy::Forking`]).
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.config.strategy = strategy;
+        self
+    }
+
+    /// Where the master and the workers log (default [`StderrLogger`](crate::StderrLogger) at
+    /// INFO). See [`Logger`] for what a logger may and may not do.
+    pub fn logger(mut self, logger: impl Logger + 'static) -> Self {
+        self.logger = Box::new(logger);
+        self
+    }
+
+    /// How long a graceful stop waits for a worker to finish its current perform before it
+    /// ends the worker by force, with everything its perform started. Default 25 s, inside
+    /// the 30 s Kubernetes gives a pod before its own SIGKILL; keep it under systemd's
+    /// `TimeoutStopSec` (90 s) and `docker stop`'s 10 s where those apply. Also bounds how long
+    /// a retired worker (TTOU) may take. At least 10 ms.
+    pub fn stop_timeout(mut self, timeout: Duration) -> Self {
+        self.config.stop_timeout = timeout;
+        self
+    }
+
+    /// Kills a worker whose `setup` runs longer than `timeout`; that counts as a failed start
+    /// (backoff applies). Default: none. At least 10 ms.
+    pub fn setup_timeout(mut self, timeout: Duration) -> Self {
+        self.config.setup_timeout = Some(timeout);
+        self
+    }
+
+    /// Kills a perform that runs longer than `timeout`, with everything it started in its
+    /// process group: with [`Strategy::Forking`] the perform child's group (the worker carries
+    /// on); with [`Strategy::Simple`] the whole worker's group (the worker is replaced). Each
+    /// perform's start is stamped into memory shared with the master, which sleeps until the
+    /// nearest deadline; no signal disposition `setup` or `perform` sets can switch it off.
+    /// Default: none. At least 10 ms and at most the stop timeout (a graceful stop would
+    /// otherwise cut performs that are within their time).
+    pub fn perform_timeout(mut self, timeout: Duration) -> Self {
+        self.config.perform_timeout = Some(timeout);
+        self
+    }
+
+    /// Gives up when workers die (or fail to start) more than `restarts` times within
+    /// `within`: the master stops the rest gracefully and `run` returns
+    /// [`Error::RestartLimit`](crate::Error::RestartLimit), so systemd's or Kubernetes'
+    /// restart policy takes over. Default: no limit, only backoff.
+    pub fn max_restarts(mut self, restarts: u32, within: Duration) -> Self {
+        self.config.max_restarts = Some((restarts, within));
+        self
+    }
+
+    /// Lets `run` and `start_worker` fork although the process has other threads, and lets a
+    /// forking worker fork performs although `setup` left threads running.
+    ///
+    /// # Safety
+    /// Forking copies only the calling thread. Any lock another thread holds at that moment
+    /// (the allocator's, stdout's, one inside a library) stays locked forever in the child,
+    /// which then deadlocks on first use. Call this only if no other thread can hold such a
+    /// lock while the master or a worker forks, for example because they are all parked on a
+    /// channel. Linux also ties each worker's life to the *thread* that forked it
+    /// (`PR_SET_PDEATHSIG`): call `run` or `start_worker` from a thread that outlives the
+    /// workers, such as `main`.
+    pub unsafe fn allow_threads(mut self) -> Self {
+        self.config.allow_threads = true;
+        self
+    }
+}

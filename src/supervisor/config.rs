@@ -1,0 +1,106 @@
+//! The master's settings and the limits they must respect, checked before anything forks.
+
+use std::time::Duration;
+
+use crate::Error;
+
+/// The largest pool: the size of the shared heartbeat table, and far past what a machine's
+/// process limit usually allows.
+pub const MAX_WORKERS: usize = 4096;
+/// The first backoff after a failed start; it doubles with each further quick failure.
+pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
+/// The longest backoff.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A worker that came up and lived this long ends its slot's failure streak.
+pub const HEALTHY_UPTIME: Duration = Duration::from_secs(10);
+/// The shortest timeout accepted: below it, scheduling noise decides, not the job.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(10);
+/// The longest timeout accepted: a year is "never" for a worker loop, and keeps every
+/// deadline sum far from overflow.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 86_400);
+/// Waking this late past a deadline means the master was suspended, not slow.
+pub const OVERSLEEP: Duration = Duration::from_secs(1);
+/// How long to wait before asking a worker again to kill an overdue perform child.
+pub const TIMEOUT_RETRY: Duration = Duration::from_secs(1);
+/// How long a worker told to end at once may take before its process group is SIGKILLed
+/// from outside. A worker that is not wedged ends within milliseconds.
+pub const FORCE_GRACE: Duration = Duration::from_secs(1);
+/// How many workers the master forks between two looks at its signals.
+pub const FORK_BATCH: usize = 32;
+
+/// How performs run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Strategy {
+    /// `perform` runs in the worker process itself; state persists between performs. A panic
+    /// ends the worker, which the master replaces (rerunning `setup`).
+    Simple,
+    /// Each `perform` runs in a child forked from the worker, so a crash, leak or panic in one
+    /// perform cannot touch the worker or the next perform.
+    #[default]
+    Forking,
+}
+
+/// The master's settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub workers: usize,
+    pub strategy: Strategy,
+    pub stop_timeout: Duration,
+    pub setup_timeout: Option<Duration>,
+    pub perform_timeout: Option<Duration>,
+    pub max_restarts: Option<(u32, Duration)>,
+    pub allow_threads: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            workers: 1,
+            strategy: Strategy::Forking,
+            stop_timeout: Duration::from_secs(25),
+            setup_timeout: None,
+            perform_timeout: None,
+            max_restarts: None,
+            allow_threads: false,
+        }
+    }
+}
+
+impl Config {
+    /// Rejects settings that cannot work, with the reason.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |why: String| Err(Error::Config(why));
+        if self.workers > MAX_WORKERS {
+            return bad(format!("workers({}) is more than the limit of {MAX_WORKERS}", self.workers));
+        }
+        for (name, t) in [
+            ("stop_timeout", Some(self.stop_timeout)),
+            ("setup_timeout", self.setup_timeout),
+            ("perform_timeout", self.perform_timeout),
+            ("max_restarts window", self.max_restarts.map(|(_, w)| w)),
+        ] {
+            check_range(name, t)?;
+        }
+        if let Some(p) = self.perform_timeout.filter(|&p| p > self.stop_timeout) {
+            return bad(format!(
+                "perform_timeout ({p:?}) is longer than stop_timeout ({:?}): a graceful stop would \
+                 kill performs that are still within their time; raise stop_timeout",
+                self.stop_timeout
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A duration setting must lie between `MIN_TIMEOUT` and `MAX_TIMEOUT`.
+pub fn check_range(name: &str, value: Option<Duration>) -> Result<(), Error> {
+    match value {
+        Some(t) if t < MIN_TIMEOUT => {
+            Err(Error::Config(format!("{name} of {t:?} is shorter than the minimum of {MIN_TIMEOUT:?}")))
+        }
+        Some(t) if t > MAX_TIMEOUT => {
+            Err(Error::Config(format!("{name} is longer than a year; leave the option unset for none")))
+        }
+        _ => Ok(()),
+    }
+}

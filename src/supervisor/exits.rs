@@ -1,0 +1,87 @@
+//! How the master classifies the end of a child: a stranger, a worker that stopped as asked,
+//! or one that ended unasked (then backoff, the restart limit, and maybe a replacement).
+
+use std::time::Duration;
+
+use super::{Cause, Event, Failure, Kill, Supervisor, Then, World};
+use crate::sys::{Exit, Exited, Pid};
+
+impl Supervisor {
+    /// Reaps every exited child: any child when supervising (strangers adopted as PID 1 or as
+    /// a subreaper included), else only our workers.
+    pub(super) fn reap(&mut self, now: Duration, world: &mut impl World) {
+        if self.supervising {
+            loop {
+                match world.exited(None) {
+                    Ok(Some(exited)) => self.reaped(exited, now, world),
+                    Ok(None) => return,
+                    Err(error) => return world.log(&Event::WaitFailed { error: &error }),
+                }
+            }
+        }
+        for i in 0..self.slots.len() {
+            let Some(pid) = self.slots[i].pid else { continue };
+            match world.exited(Some(pid)) {
+                Ok(Some(exited)) => self.reaped(exited, now, world),
+                Ok(None) => {}
+                Err(error) => world.log(&Event::WaitFailed { error: &error }),
+            }
+        }
+    }
+
+    /// A worker's process group is SIGKILLed while the worker is still a zombie, so the group
+    /// id cannot have been reused: whatever it left running in its group does not outlive it.
+    pub(super) fn reaped(&mut self, exited: Exited, now: Duration, world: &mut impl World) {
+        let slot = self.find(exited.pid);
+        if slot.is_some() && exited.zombie {
+            world.kill_group(exited.pid);
+        }
+        let exit = world.collect(exited.pid);
+        match slot {
+            Some(i) => self.on_exit(i, exited.pid, exit, now, world),
+            None => world.log(&Event::Stranger { pid: exited.pid, exit }),
+        }
+    }
+
+    /// Classifies an exit: stopped as asked, or ended unasked (then backoff, the restart limit,
+    /// and a replacement if the slot is still wanted).
+    pub(super) fn on_exit(&mut self, i: usize, pid: Pid, exit: Exit, now: Duration, world: &mut impl World) {
+        let came_up = world.heartbeat(i).ready;
+        let s = &mut self.slots[i];
+        let uptime = now.saturating_sub(s.started);
+        let kill = s.kill_reason();
+        if s.asked_to_end() {
+            s.clear();
+            let forced = kill.is_some_and(Kill::ends_a_stop);
+            return world.log(&Event::Stopped { slot: i, pid, exit, forced });
+        }
+        let delay = s.failed(now, came_up);
+        s.clear();
+        self.last_failure = Some(Failure { slot: i, exit, came_up, kill });
+        let tripped = self.record_restart(now);
+        let then = if tripped {
+            Then::GiveUp
+        } else if self.supervising && self.stopping.is_none() && i < self.target {
+            Then::Restart(delay)
+        } else {
+            Then::Nothing
+        };
+        world.log(&Event::Ended { slot: i, pid, exit, came_up, uptime, kill, then });
+        if tripped {
+            self.give_up(now, world);
+        }
+    }
+
+    /// Feeds the restart limit; true when this restart trips it for the first time.
+    pub(super) fn record_restart(&mut self, now: Duration) -> bool {
+        let tripped = self.window.as_mut().is_some_and(|w| w.record(now)) && !self.gave_up;
+        self.gave_up |= tripped;
+        tripped
+    }
+
+    pub(super) fn give_up(&mut self, now: Duration, world: &mut impl World) {
+        let (restarts, within) = self.cfg.max_restarts.unwrap_or_default();
+        world.log(&Event::GivingUp { restarts, within });
+        self.begin_stop(Cause::RestartLimit, now, world);
+    }
+}

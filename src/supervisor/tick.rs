@@ -1,0 +1,169 @@
+//! What is due at a given time: retiring the excess, starting workers, ending stops that
+//! overran, and setup and perform timeouts.
+
+use std::time::Duration;
+
+use super::config::{FORCE_GRACE, FORK_BATCH};
+use super::timeouts::{Overrun, check_timeout};
+use super::{Event, Kill, Slot, Strategy, Supervisor, World};
+use crate::sys::Pid;
+
+impl Supervisor {
+    /// Carries out what is due at `now`; returns when the next thing is due.
+    pub(super) fn tick(&mut self, now: Duration, world: &mut impl World) -> Option<Duration> {
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            s.ready = s.pid.is_some() && world.heartbeat(i).ready;
+        }
+        if self.spawning() {
+            while let Some(i) = self.next_excess() {
+                let pid = self.slots[i].pid.unwrap_or_default();
+                world.log(&Event::Retiring { slot: i, pid });
+                self.ask_to_stop(i, now, world);
+            }
+            // In batches, so a thousand forks do not keep signals waiting.
+            for _ in 0..FORK_BATCH {
+                match self.due(now) {
+                    Some(i) if self.spawn(i, now, world) => {}
+                    _ => break,
+                }
+            }
+        }
+        self.enforce_stops(now, world);
+        let timeouts = self.enforce_timeouts(now, world);
+        self.next_deadline().into_iter().chain(timeouts).min()
+    }
+
+    /// Starting workers is on while supervising and not stopping (a fork failure may just
+    /// have tripped the restart limit).
+    pub(super) fn spawning(&self) -> bool {
+        self.supervising && self.stopping.is_none()
+    }
+
+    /// The next live worker beyond the target not yet asked to stop: the highest slots go
+    /// first, so the live slots stay `0..target`.
+    pub(super) fn next_excess(&self) -> Option<usize> {
+        (self.target..self.slots.len()).rev().find(|&i| {
+            let s = &self.slots[i];
+            s.pid.is_some() && s.stop_sent.is_none() && s.forced.is_none()
+        })
+    }
+
+    /// The wanted slot that should get a worker now, if any.
+    pub(super) fn due(&self, now: Duration) -> Option<usize> {
+        (0..self.target).find(|&i| self.slots.get(i).is_none_or(|s| s.pid.is_none() && s.not_before <= now))
+    }
+
+    /// Starts a worker in slot `i`, with backoff on failure; false if the fork failed.
+    pub(super) fn spawn(&mut self, i: usize, now: Duration, world: &mut impl World) -> bool {
+        if self.slots.len() <= i {
+            self.slots.resize_with(i + 1, Slot::default);
+        }
+        match world.fork(i) {
+            Ok(pid) => {
+                self.started(i, pid, now, world);
+                if self.fork_failures > 0 {
+                    world.log(&Event::ForkWorks { failures: self.fork_failures });
+                    self.fork_failures = 0;
+                }
+                true
+            }
+            Err(error) => {
+                let retry = self.slots[i].fork_failed(now);
+                if self.fork_failures == 0 {
+                    world.log(&Event::ForkFailed { slot: i, error: &error, retry });
+                }
+                self.fork_failures += 1;
+                if self.record_restart(now) {
+                    self.give_up(now, world);
+                }
+                false
+            }
+        }
+    }
+
+    pub(super) fn started(&mut self, i: usize, pid: Pid, now: Duration, world: &mut impl World) {
+        if self.slots.len() <= i {
+            self.slots.resize_with(i + 1, Slot::default);
+        }
+        self.slots[i].start(pid, now);
+        world.log(&Event::Started { slot: i, pid });
+    }
+
+    /// Ends by force the workers that outlived their stop timeout, and SIGKILLs the group of
+    /// any that was told to end at once and has not within `FORCE_GRACE`.
+    pub(super) fn enforce_stops(&mut self, now: Duration, world: &mut impl World) {
+        let timeout = self.cfg.stop_timeout;
+        for i in 0..self.slots.len() {
+            let s = &self.slots[i];
+            let Some(pid) = s.pid else { continue };
+            if s.forced.is_none() && s.killed.is_none() && s.stop_sent.is_some_and(|t| now >= t + timeout) {
+                world.log(&Event::StopOverdue { slot: i, pid, timeout });
+                self.force(i, Kill::StopTimeout, now, world);
+            }
+            if let (Some((why, at)), None) = (self.slots[i].forced, self.slots[i].killed)
+                && now >= at + FORCE_GRACE
+            {
+                world.log(&Event::NotEnding { slot: i, pid, grace: FORCE_GRACE });
+                self.kill_group(i, why, world);
+            }
+        }
+    }
+
+    /// Setup and perform timeouts; returns when to look again.
+    pub(super) fn enforce_timeouts(&mut self, now: Duration, world: &mut impl World) -> Option<Duration> {
+        let (setup, perform) = (self.cfg.setup_timeout, self.cfg.perform_timeout);
+        if setup.is_none() && perform.is_none() {
+            return None;
+        }
+        let mut next: Option<Duration> = None;
+        for i in 0..self.slots.len() {
+            let beat = world.heartbeat(i);
+            let (overrun, again) = check_timeout(&self.slots[i], beat, setup, perform, now, self.armed_from);
+            if let Some(overrun) = overrun {
+                self.on_overrun(i, overrun, now, world);
+            }
+            next = next.into_iter().chain(again).min();
+        }
+        next
+    }
+
+    /// A setup overrun kills the worker; a perform overrun kills the worker (simple) or asks
+    /// it to kill its perform child (forking), again if unheeded.
+    pub(super) fn on_overrun(&mut self, i: usize, overrun: Overrun, now: Duration, world: &mut impl World) {
+        let pid = self.slots[i].pid.unwrap_or_default();
+        match overrun {
+            Overrun::Setup { elapsed } => {
+                let limit = self.cfg.setup_timeout.unwrap_or_default();
+                world.log(&Event::SetupOverrun { slot: i, pid, elapsed, limit });
+                self.kill_group(i, Kill::SetupTimeout, world);
+            }
+            Overrun::Perform { started, elapsed } => {
+                let (limit, strategy) = (self.cfg.perform_timeout.unwrap_or_default(), self.cfg.strategy);
+                let first = self.slots[i].timeout_sent.is_none_or(|(s, _)| s != started);
+                if first {
+                    world.log(&Event::PerformOverrun { slot: i, pid, elapsed, limit, strategy });
+                }
+                if strategy == Strategy::Simple {
+                    self.kill_group(i, Kill::PerformTimeout, world);
+                } else {
+                    world.kill_perform(i, pid, started);
+                    self.slots[i].timeout_sent = Some((started, now));
+                }
+            }
+        }
+    }
+
+    /// The earliest time something is due: a backoff ending (when spawning), a stop timeout,
+    /// or the grace of a worker told to end at once.
+    pub(super) fn next_deadline(&self) -> Option<Duration> {
+        let spawning = self.spawning();
+        let backoffs = (0..self.target)
+            .filter(|_| spawning)
+            .map(|i| self.slots.get(i).map_or(Some(Duration::ZERO), |s| s.pid.is_none().then_some(s.not_before)));
+        let stops = self.slots.iter().filter(|s| s.pid.is_some() && s.killed.is_none()).map(|s| match s.forced {
+            Some((_, at)) => Some(at + FORCE_GRACE),
+            None => s.stop_sent.map(|t| t + self.cfg.stop_timeout),
+        });
+        backoffs.chain(stops).flatten().min()
+    }
+}

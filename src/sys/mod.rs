@@ -1,0 +1,60 @@
+//! Every libc call and every `cfg(target_os)` of the crate. Above this module the code reads as
+//! plain Rust: pids, exit statuses, signal numbers and durations, never raw `sigset_t`s or
+//! `siginfo_t`s.
+//!
+//! Split by concern: [`signal`] (dispositions, masks, waiting for a signal, the master's
+//! self-pipe), [`process`] (fork, wait, kill, exit), [`shm`] (the shared heartbeat table),
+//! [`output`] (writes that never block) and [`fd`] (descriptors). What differs between systems
+//! is in one file per OS family: `linux.rs`, and `other.rs` for macOS and the BSDs, whose
+//! header says what such a build lacks.
+
+mod fd;
+mod output;
+mod process;
+mod shm;
+mod signal;
+
+#[cfg(target_os = "linux")]
+#[path = "linux.rs"]
+mod os;
+#[cfg(not(target_os = "linux"))]
+#[path = "other.rs"]
+mod os;
+
+use std::io;
+use std::time::Duration;
+
+use libc::c_int;
+
+pub use os::{DEATH_SIGNAL_WORKS, thread_count};
+pub use output::{WriteOutcome, write_nowait};
+pub use process::*;
+pub use shm::{Shared, Zeroed};
+pub use signal::*;
+
+/// A process id.
+pub type Pid = libc::pid_t;
+
+fn check(ret: c_int) -> io::Result<c_int> {
+    if ret == -1 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+}
+
+/// Monotonic time since an arbitrary point (boot), shared by all processes of the machine, so a
+/// worker can stamp it into shared memory and the master can compare it with its own clock.
+pub fn now() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC exists on every Unix we build for.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Sleeps for `d`, or less if a signal handler runs.
+pub fn sleep(d: Duration) {
+    let ts = timespec(d);
+    // SAFETY: `ts` is a valid timespec; the remainder pointer may be null.
+    unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
+}
+
+fn timespec(d: Duration) -> libc::timespec {
+    libc::timespec { tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t, tv_nsec: d.subsec_nanos() as _ }
+}

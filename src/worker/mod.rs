@@ -1,0 +1,222 @@
+//! The worker process: `setup` once, then `perform` until asked to stop. Every path out of
+//! here ends in `sys::exit`; nothing returns or unwinds into the code that forked it.
+
+mod perform;
+mod signals;
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use crate::beat::{Beat, WAKE};
+use crate::supervisor::{Strategy, restart_delay};
+use crate::sys::{self, Pid, SIGINT, SIGTERM, SigSet};
+use crate::{Context, Job, Level, Logger};
+
+pub use signals::{parent_gone, stop_requested};
+
+/// Exit code of a worker or perform child that panicked (Rust's own).
+pub const EXIT_PANIC: i32 = 101;
+/// Exit code of a worker whose `setup` returned `Err` (or left threads a forking worker
+/// cannot live with).
+pub const EXIT_SETUP_FAILED: i32 = 3;
+/// Exit code of a perform child whose `perform` returned `Err`.
+pub const EXIT_PERFORM_FAILED: i32 = 1;
+
+/// How often a worker whose death signal could not be armed looks for its master while it
+/// waits.
+const PARENT_CHECK: Duration = Duration::from_secs(1);
+
+/// What a worker needs to know about itself.
+pub struct Spec<'a> {
+    pub slot: usize,
+    pub master: Pid,
+    pub strategy: Strategy,
+    /// A perform timeout is set: stamp each perform's start into the beat.
+    pub timed: bool,
+    pub allow_threads: bool,
+    pub beat: &'a Beat,
+    pub logger: &'a dyn Logger,
+    /// The signal mask to go back to after the fork (the master blocked its signals for it).
+    pub mask: SigSet,
+}
+
+impl Spec<'_> {
+    /// Logs from the worker itself, then flushes stdout: a perform child is forked next, and a
+    /// partial line left in the buffer would be printed again by every child. (Flushing here,
+    /// not before each fork, keeps the lock's page out of each perform's copy-on-write faults.)
+    /// A logger that panics loses its line.
+    fn log(&self, level: Level, args: std::fmt::Arguments<'_>) {
+        let _ = catch_unwind(AssertUnwindSafe(|| self.logger.log(level, args)));
+        sys::flush_stdout();
+    }
+}
+
+/// The panic message, when the payload is a string (it nearly always is).
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or(payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-string payload)")
+}
+
+/// The worker's body; runs in the forked child and never returns. It owns the job: on a
+/// graceful stop the job is dropped here, once, and never in a perform child.
+pub fn run<J: Job>(mut job: J, w: &Spec<'_>) -> ! {
+    let armed = signals::adopt(w.beat, w.master, true);
+    w.mask.set_mask();
+    SigSet::of(&[SIGINT, SIGTERM, WAKE]).unblock();
+    crate::log::forget_dropped();
+    sys::set_process_name(&format!("sisyphus-w{}", w.slot));
+    if let Err(e) = &armed
+        && sys::DEATH_SIGNAL_WORKS
+    {
+        w.log(
+            Level::Warn,
+            format_args!(
+                "worker {}: cannot have the kernel signal it when the master dies ({e}); \
+                 checking for the master between performs instead",
+                w.slot
+            ),
+        );
+    }
+    // A stop that arrived while we were being forked skips `setup` altogether.
+    if !w.beat.stop_requested() {
+        setup(&mut job, w);
+    }
+    let mut worker = Worker { w, armed: armed.is_ok(), fork_failures: 0 };
+    match w.strategy {
+        Strategy::Simple => worker.simple_loop(&mut job),
+        Strategy::Forking => worker.forking_loop(&mut job),
+    }
+    // Dropped here, in the worker: a `BufWriter` in the job is flushed. A panicking `Drop`
+    // loses only what it had left to do.
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(job)));
+    sys::exit(0)
+}
+
+fn setup<J: Job>(job: &mut J, w: &Spec<'_>) {
+    match catch_unwind(AssertUnwindSafe(|| job.setup(&Context::new(w.slot, 0)))) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let text = e.to_string();
+            w.beat.write_note(&text);
+            w.log(Level::Warn, format_args!("worker {}: setup failed: {text}", w.slot));
+            sys::exit(EXIT_SETUP_FAILED)
+        }
+        Err(p) => {
+            let text = panic_message(&*p);
+            w.beat.write_note(&format!("setup panicked: {text}"));
+            w.log(Level::Error, format_args!("worker {}: setup panicked: {text}", w.slot));
+            sys::exit(EXIT_PANIC)
+        }
+    }
+    if w.strategy == Strategy::Forking && !w.allow_threads {
+        refuse_threads(w);
+    }
+    w.beat.set_ready();
+    sys::flush_stdio();
+}
+
+/// A forking worker must not fork performs while other threads live: a perform child would
+/// inherit any lock one of them holds (stdout's, the allocator's) locked forever.
+fn refuse_threads(w: &Spec<'_>) {
+    let why = match crate::driver::other_threads() {
+        Ok(()) => return,
+        Err(e) => e,
+    };
+    let text = format!(
+        "{why} after setup: a forking worker cannot fork performs safely; use Strategy::Simple, \
+         or start threads inside each perform"
+    );
+    w.beat.write_note(&text);
+    w.log(Level::Error, format_args!("worker {}: {text}", w.slot));
+    sys::exit(EXIT_SETUP_FAILED)
+}
+
+/// The worker loop's own state.
+struct Worker<'a, 'b> {
+    w: &'a Spec<'b>,
+    /// The kernel sends `WAKE` when the master dies; if not, we look ourselves.
+    armed: bool,
+    fork_failures: u32,
+}
+
+impl Worker<'_, '_> {
+    /// Whether to start another perform.
+    fn go_on(&self) -> bool {
+        !(self.w.beat.stop_requested() || !self.armed && parent_gone())
+    }
+
+    fn simple_loop<J: Job>(&mut self, job: &mut J) {
+        let mut iteration = 0;
+        while self.go_on() {
+            let ctx = Context::new(self.w.slot, iteration);
+            perform::here(job, &ctx, self.w);
+            iteration += 1;
+        }
+    }
+
+    fn forking_loop<J: Job>(&mut self, job: &mut J) {
+        let from_setup = signals::take_back();
+        let me = sys::getpid();
+        // Made once here: a perform child should not pay for an allocation to name itself.
+        let name = format!("sisyphus-p{}", self.w.slot);
+        let mut iteration = 0;
+        while self.go_on() {
+            let ctx = Context::new(self.w.slot, iteration);
+            match perform::in_child(job, &ctx, self.w, &from_setup, me, &name, self.armed) {
+                Ok(_) => self.fork_works(),
+                Err(e) => {
+                    self.fork_failed(&e);
+                    continue;
+                }
+            }
+            iteration += 1;
+        }
+    }
+
+    fn fork_works(&mut self) {
+        if self.fork_failures > 0 {
+            let (slot, n) = (self.w.slot, self.fork_failures);
+            self.w.log(Level::Info, format_args!("worker {slot}: fork works again after {n} failures"));
+            self.fork_failures = 0;
+        }
+    }
+
+    /// Backs off like the master does, and stays responsive to a stop meanwhile.
+    fn fork_failed(&mut self, e: &std::io::Error) {
+        self.fork_failures += 1;
+        let delay = restart_delay(self.fork_failures, false);
+        if self.fork_failures == 1 {
+            let slot = self.w.slot;
+            self.w.log(
+                Level::Error,
+                format_args!("worker {slot}: fork of a perform child failed: {e}; retrying with backoff"),
+            );
+        }
+        self.idle(delay);
+    }
+
+    /// Waits `delay`, unless a stop comes first. The wake-up set is already blocked in a
+    /// forking worker; here it is blocked for the wait only.
+    fn idle(&self, delay: Duration) {
+        let set = signals::wait_set();
+        let before = set.block();
+        let end = sys::now() + delay;
+        while self.go_on() {
+            let left = end.saturating_sub(sys::now());
+            if left.is_zero() {
+                break;
+            }
+            let cap = if self.armed { left } else { left.min(PARENT_CHECK) };
+            let beat = self.w.beat;
+            if beat.force_requested() || parent_gone() {
+                sys::kill_own_group(sys::SIGKILL);
+            }
+            signals::wait(beat, &set, Some(cap), || !beat.stop_requested() && !beat.force_requested());
+        }
+        before.set_mask();
+    }
+}

@@ -1,0 +1,162 @@
+//! One perform: in the worker itself (simple strategy) or in a fresh child that leads its own
+//! process group (forking strategy), so that a forced end or a timeout kills everything the
+//! perform started, and nothing else.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use super::signals::{self, SetupSignals};
+use super::{EXIT_PANIC, EXIT_PERFORM_FAILED, PARENT_CHECK, Spec, panic_message};
+use crate::beat::WAKE;
+use crate::sys::{self, Exit, Pid, SIGINT, SIGKILL, SIGTERM};
+use crate::{Context, Job, Level};
+
+/// Whether a perform succeeded.
+pub type Succeeded = bool;
+
+/// Runs `perform` in the worker (simple strategy). A panic ends the worker (exit 101).
+pub fn here<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>) -> Succeeded {
+    if w.timed {
+        w.beat.stamp(Some(sys::now()));
+    }
+    let result = catch_unwind(AssertUnwindSafe(|| job.perform(ctx)));
+    if w.timed {
+        w.beat.stamp(None);
+    }
+    // What the perform printed is out before anything can SIGKILL the worker. No system call
+    // when nothing is buffered.
+    sys::flush_stdout();
+    match result {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            w.log(Level::Warn, format_args!("worker {}: perform failed: {e}", w.slot));
+            false
+        }
+        Err(p) => {
+            w.log(Level::Error, format_args!("worker {}: perform panicked: {}", w.slot, panic_message(&*p)));
+            sys::exit(EXIT_PANIC)
+        }
+    }
+}
+
+/// Runs one perform in a fresh child and waits for it, killing its group if the master says
+/// it overran or that everything must end now. An error when the fork failed.
+pub fn in_child<J: Job>(
+    job: &mut J,
+    ctx: &Context,
+    w: &Spec<'_>,
+    from_setup: &SetupSignals,
+    me: Pid,
+    name: &str,
+    armed: bool,
+) -> std::io::Result<Succeeded> {
+    // C stdio too: a perform child must not print again what the worker buffered.
+    sys::flush_stdio();
+    let started = w.timed.then(sys::now);
+    w.beat.stamp(started);
+    // SAFETY: a worker is single-threaded: it was forked from a single-threaded master (checked
+    // before the master forked, or waived by the user with `allow_threads`), and after `setup`
+    // it refused to go on with other threads (unless waived the same way).
+    let forked = unsafe {
+        sys::fork_leader(|| {
+            let _ = signals::adopt(w.beat, me, false);
+            signals::give_back(from_setup);
+            sys::set_process_name(name);
+            let code = match catch_unwind(AssertUnwindSafe(|| job.perform(ctx))) {
+                Ok(Ok(())) => 0,
+                Ok(Err(e)) => {
+                    w.beat.set_reported();
+                    let _ = catch_unwind(AssertUnwindSafe(|| {
+                        w.logger.log(Level::Warn, format_args!("worker {}: perform failed: {e}", w.slot))
+                    }));
+                    EXIT_PERFORM_FAILED
+                }
+                Err(p) => {
+                    w.beat.set_reported();
+                    let msg = panic_message(&*p);
+                    let _ = catch_unwind(AssertUnwindSafe(|| {
+                        w.logger.log(Level::Error, format_args!("worker {}: perform panicked: {msg}", w.slot))
+                    }));
+                    EXIT_PANIC
+                }
+            };
+            sys::exit(code)
+        })
+    };
+    let child = match forked {
+        Ok(pid) => pid,
+        Err(e) => {
+            w.beat.stamp(None);
+            return Err(e);
+        }
+    };
+    let (exit, killed) = wait_for(child, started, w, armed);
+    w.beat.stamp(None);
+    Ok(judge(child, exit, killed, w))
+}
+
+/// Waits for perform child `child` to exit while taking the master's requests. The child is
+/// not reaped before the end, so its pid and group cannot be reused while we may signal them.
+fn wait_for(child: Pid, started: Option<std::time::Duration>, w: &Spec<'_>, armed: bool) -> (Exit, bool) {
+    let (beat, set) = (w.beat, signals::wait_set());
+    let cap = (!armed).then_some(PARENT_CHECK);
+    let mut killed = false;
+    loop {
+        beat.set_waiting(true);
+        if beat.force_requested() || !armed && signals::parent_gone() {
+            end_now(child);
+        }
+        if started.is_some_and(|s| beat.take_kill_request(s)) {
+            let _ = sys::kill_group(child, SIGKILL);
+            killed = true;
+        }
+        match sys::peek_exited(Some(child)) {
+            Ok(Some(exited)) => {
+                beat.set_waiting(false);
+                if exited.zombie {
+                    // What the perform left running in its group ends with it.
+                    let _ = sys::kill_group(child, SIGKILL);
+                }
+                return (sys::collect(child).unwrap_or(Exit::Vanished), killed);
+            }
+            Ok(None) => {}
+            Err(_) => {
+                beat.set_waiting(false);
+                return (Exit::Vanished, killed);
+            }
+        }
+        let got = set.wait(cap);
+        beat.set_waiting(false);
+        match got {
+            Some(SIGTERM | SIGINT) => beat.set_stop(),
+            Some(WAKE) if signals::parent_gone() => end_now(child),
+            _ => {}
+        }
+    }
+}
+
+/// The master said to end now, or died: the perform's group, then the worker's own.
+fn end_now(child: Pid) -> ! {
+    let _ = sys::kill_group(child, SIGKILL);
+    sys::kill_own_group(SIGKILL);
+    sys::exit(128 + SIGKILL)
+}
+
+/// Whether the perform succeeded; logs what the child did not log itself.
+fn judge(child: Pid, exit: Exit, killed: bool, w: &Spec<'_>) -> Succeeded {
+    let reported = w.beat.take_reported();
+    match exit {
+        Exit::Code(0) | Exit::Vanished => true,
+        _ if reported => false,
+        // The master logged the timeout.
+        Exit::Signal(SIGKILL) if killed => false,
+        Exit::Signal(sig) => {
+            let name = sys::signal_name(sig);
+            w.log(Level::Error, format_args!("worker {}: perform child {child} was killed by signal {name}", w.slot));
+            false
+        }
+        Exit::Code(code) => {
+            w.log(Level::Warn, format_args!("worker {}: perform child {child} exited with code {code}", w.slot));
+            false
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! A worker's and a perform child's signal dispositions, and the worker's one way of waiting.
+//!
+//! At the fork a worker sets its own dispositions: INT and TERM ask it to stop (the flag is in
+//! shared memory, so its perform child sees it too); TTIN, TTOU, HUP, USR1, USR2 and WINCH do
+//! nothing (a handler, not `SIG_IGN`, which an `exec` would pass on); [`WAKE`] ends the whole
+//! process group when the parent is gone or the master said to end now. `WAKE` is also the
+//! parent-death signal. A forking worker runs no user code after `setup`, so it then takes
+//! these signals back from whatever `setup` did with them and keeps them blocked, taking them
+//! with a timed wait: no disposition or mask that `setup` left can switch a stop, a timeout or
+//! the master's death off. Its perform children get `setup`'s dispositions and mask back, except
+//! for `WAKE`, which stays the crate's.
+
+use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering::Relaxed};
+use std::time::Duration;
+
+use crate::beat::{Beat, WAKE};
+use crate::sys::{
+    self, Action, Disposition, SA_NOCLDSTOP, SA_RESTART, SIGCHLD, SIGHUP, SIGINT, SIGKILL, SIGTERM, SIGTTIN, SIGTTOU,
+    SIGUSR1, SIGUSR2, SIGWINCH, SigSet,
+};
+
+/// This process's beat (a worker's, inherited by its perform children), or null in the master.
+static BEAT: AtomicPtr<Beat> = AtomicPtr::new(std::ptr::null_mut());
+/// The pid of the process that forked this one, as recorded before the fork.
+static PARENT: AtomicI32 = AtomicI32::new(0);
+
+fn beat() -> Option<&'static Beat> {
+    // SAFETY: the pointer is null or points into the shared table, which is mapped for the
+    // whole life of a worker and its perform children (they never unmap it) and whose records
+    // are all atomics.
+    unsafe { BEAT.load(Relaxed).as_ref() }
+}
+
+/// Whether this worker was asked to stop, however it was asked (false in the master).
+pub fn stop_requested() -> bool {
+    beat().is_some_and(Beat::stop_requested)
+}
+
+/// Whether the process that forked this one has died (we were reparented).
+pub fn parent_gone() -> bool {
+    sys::getppid() != PARENT.load(Relaxed)
+}
+
+extern "C" fn on_stop(_: i32) {
+    if let Some(beat) = beat() {
+        beat.set_stop();
+    }
+}
+
+extern "C" fn on_wake(_: i32) {
+    // Async-signal-safe: atomics, getppid and kill. In a worker this ends its group (what
+    // `setup` or a simple perform started); in a perform child, the perform's group.
+    if beat().is_some_and(Beat::force_requested) || parent_gone() {
+        sys::kill_own_group(SIGKILL);
+    }
+}
+
+extern "C" fn on_ignored(_: i32) {}
+
+/// The signals that would otherwise stop or kill a worker for no reason of its own.
+const IGNORED: [i32; 6] = [SIGTTIN, SIGTTOU, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH];
+
+/// What a worker takes while it waits: its perform child's exit, a wake-up, a stop.
+pub fn wait_set() -> SigSet {
+    SigSet::of(&[SIGCHLD, WAKE, SIGTERM, SIGINT])
+}
+
+/// Sets up a new worker (the master's signals are blocked) or perform child: records its beat
+/// and its parent, sets the worker dispositions, and asks for `WAKE` when the parent dies.
+/// An error says why the kernel will not send it; then the caller must check `parent_gone`.
+/// The process ends at once if its parent died already.
+pub fn adopt(beat: &Beat, parent: sys::Pid, worker: bool) -> std::io::Result<()> {
+    BEAT.store(beat as *const Beat as *mut Beat, Relaxed);
+    PARENT.store(parent, Relaxed);
+    if worker {
+        for sig in [SIGINT, SIGTERM] {
+            let _ = sys::set_disposition(sig, Disposition::Handler(on_stop), SA_RESTART);
+        }
+        for sig in IGNORED {
+            let _ = sys::set_disposition(sig, Disposition::Handler(on_ignored), SA_RESTART);
+        }
+        let _ = sys::set_disposition(SIGCHLD, Disposition::Default, 0);
+        let _ = sys::set_disposition(sys::SIGQUIT, Disposition::Default, 0);
+    }
+    let _ = sys::set_disposition(WAKE, Disposition::Handler(on_wake), SA_RESTART);
+    let armed = sys::arm_death_signal(WAKE);
+    if parent_gone() {
+        sys::exit(EXIT_ORPHANED);
+    }
+    armed
+}
+
+/// Exit code of a worker or perform child that found its parent already gone.
+pub const EXIT_ORPHANED: i32 = 70;
+
+/// What `setup` left for the signals a forking worker takes back, to hand to its performs.
+#[derive(Clone, Copy, Debug)]
+pub struct SetupSignals {
+    /// `setup`'s dispositions of TERM, INT and CHLD, where they differ from the worker's.
+    changed: [Option<(i32, Action)>; 3],
+    mask: SigSet,
+}
+
+/// After `setup`, in a forking worker: takes back TERM, INT, CHLD and `WAKE` and blocks them.
+pub fn take_back() -> SetupSignals {
+    let mask = SigSet::current_mask();
+    let mut changed = [None; 3];
+    for (slot, sig) in changed.iter_mut().zip([SIGTERM, SIGINT, SIGCHLD]) {
+        let ours = if sig == SIGCHLD { Disposition::Default } else { Disposition::Handler(on_stop) };
+        // SA_NOCLDSTOP: a perform child stopped by a signal is not a reason to wake.
+        let flags = if sig == SIGCHLD { SA_NOCLDSTOP } else { SA_RESTART };
+        if let Ok(old) = sys::set_disposition(sig, ours, flags) {
+            let same = if sig == SIGCHLD { old.is_default() } else { old.runs(on_stop) };
+            *slot = (!same).then_some((sig, old));
+        }
+    }
+    let _ = sys::set_disposition(WAKE, Disposition::Handler(on_wake), SA_RESTART);
+    wait_set().block();
+    SetupSignals { changed, mask }
+}
+
+/// In a perform child, before `perform`: `setup`'s dispositions and mask, but `WAKE` unblocked.
+pub fn give_back(setup: &SetupSignals) {
+    for (sig, action) in setup.changed.iter().flatten() {
+        action.restore(*sig);
+    }
+    setup.mask.without(WAKE).set_mask();
+}
+
+/// Blocks in a wait for one signal of `set` (which the caller has blocked) until `timeout`
+/// (`None`: no limit), telling the master through `beat` that it may wake us. `check` runs
+/// after the worker said it waits and before it blocks: a request the master made before it
+/// saw us waiting is seen there; one made after comes with a `WAKE`. Returns the signal taken,
+/// or `None` on timeout, an interruption, or when `check` said not to block.
+pub fn wait(beat: &Beat, set: &SigSet, timeout: Option<Duration>, check: impl FnOnce() -> bool) -> Option<i32> {
+    beat.set_waiting(true);
+    let got = if check() { set.wait(timeout) } else { None };
+    beat.set_waiting(false);
+    if matches!(got, Some(SIGTERM | SIGINT)) {
+        beat.set_stop();
+    }
+    got
+}
