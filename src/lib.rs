@@ -8,11 +8,12 @@
 //!
 //! | signal to the master | effect |
 //! |---|---|
-//! | `INT`, `TERM` | graceful stop: each worker finishes its current perform and exits; at the stop timeout the rest are SIGKILLed |
-//! | second `INT`/`TERM`, or `QUIT` | immediate stop: every worker and perform child is SIGKILLed |
+//! | `INT`, `TERM` | graceful stop: each worker finishes its current perform and exits; nothing the perform started is signalled; at the stop timeout the rest are SIGKILLed with their process groups |
+//! | second `INT`/`TERM`, or `QUIT` | immediate stop: every worker, perform child and what they started in their groups is SIGKILLed |
 //! | `TTIN` | one worker more |
 //! | `TTOU` | one worker fewer (never below 0): the highest slot is stopped gracefully and not replaced |
 //! | `CHLD` | reap; replace workers that died unasked |
+//! | `HUP`, `USR1`, `USR2`, `WINCH` | logged and ignored; `PIPE` ignored |
 //!
 //! ```no_run
 //! use sisyphus::{BoxError, Context, Job, Master};
@@ -33,17 +34,25 @@
 //! ```
 //!
 //! # The model, and its limits
-//! - The master is single-threaded and runs no user code but the logger; its signal handlers only count
-//!   the signal and write a byte to a self-pipe, and its loop sleeps in `poll` until a signal
-//!   or the nearest deadline. Forking a multi-threaded process is refused (see
-//!   [`Master::allow_threads`]).
-//! - Each worker leads its own process group, so the master can stop or kill a worker together
-//!   with its perform child. A terminal's Ctrl-C therefore reaches only the master, which stops
-//!   the workers gracefully; the flip side is that Ctrl-Z stops only the master.
+//! - The master is single-threaded and runs no user code but the logger; its signal handlers
+//!   only count the signal and write a byte to a self-pipe, and its loop sleeps in `poll` until
+//!   a signal or the nearest deadline. Forking a multi-threaded process is refused (see
+//!   [`Master::allow_threads`]), checked before every fork; a forking worker whose `setup` left
+//!   threads running refuses to fork performs.
+//! - Its decisions are a state machine over plain data, unit-tested without a process; a
+//!   driver carries them out.
+//! - A stop or a timeout is a request written into the worker's slot of shared memory, with a
+//!   `SIGURG` to wake a worker that waits: no disposition that `setup` or `perform` sets can
+//!   switch it off, and a graceful stop signals nothing a perform started.
+//! - Each worker leads its own process group, and each perform child another, so a forced end
+//!   kills everything a perform started. A terminal's Ctrl-C therefore reaches only the
+//!   master, which stops the workers gracefully; the flip side is that Ctrl-Z stops only the
+//!   master.
 //! - Workers die with the master, even when it is SIGKILLed (Linux: `PR_SET_PDEATHSIG`;
-//!   elsewhere the worker checks between performs).
-//! - A worker exits 0 when asked to stop, 3 when `setup` returned `Err`, and 101 after a panic;
-//!   a perform child exits 0, 1 (`Err`) or 101 (panic).
+//!   elsewhere the worker checks between performs and at least once a second).
+//! - A [`Logger`] must not block; one that panics loses its line.
+//! - A worker exits 0 when asked to stop, 3 when `setup` failed, 70 when its master was gone
+//!   as it started, and 101 after a panic; a perform child exits 0, 1 (`Err`) or 101 (panic).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]

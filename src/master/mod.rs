@@ -116,7 +116,7 @@ impl<J: Job> Master<J> {
         driver::log(&*self.logger, &Event::MasterStopped { killed: sup.killed() });
         match (sup.gave_up(), self.config.max_restarts) {
             (Some(last), Some((restarts, within))) => {
-                Err(Error::RestartLimit { restarts, within, last: describe(last, beats) })
+                Err(Error::RestartLimit { restarts, within, last: describe(last, beats, sup.fork_error()) })
             }
             _ => Ok(Shutdown { killed: sup.killed() }),
         }
@@ -177,14 +177,14 @@ impl<J: Job> Master<J> {
         Ok(())
     }
 
-    /// Reaps our own exited workers (never the caller's other children), then runs `then`.
-    fn unmonitored_turn<T>(
-        &mut self,
-        then: impl FnOnce(&mut Supervisor, std::time::Duration, &mut Driver<'_, J>) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        let beats = self.beats.as_ref().expect("mapped before the first worker");
-        let sup = self.unmonitored.get_or_insert_with(|| Supervisor::new(self.config.clone(), false));
-        let mut world = Driver {
+    /// The unmonitored API's supervisor (made on first use when `create`) and a driver for it;
+    /// `None` before the shared table is mapped.
+    fn unmonitored(&mut self, create: bool) -> Option<(&mut Supervisor, Driver<'_, J>)> {
+        let beats = self.beats.as_ref()?;
+        if create && self.unmonitored.is_none() {
+            self.unmonitored = Some(Supervisor::new(self.config.clone(), false));
+        }
+        let world = Driver {
             job: &mut self.job,
             config: &self.config,
             logger: &*self.logger,
@@ -192,23 +192,22 @@ impl<J: Job> Master<J> {
             signals: None,
             master: sys::getpid(),
         };
+        Some((self.unmonitored.as_mut()?, world))
+    }
+
+    /// Reaps our own exited workers (never the caller's other children), then runs `then`.
+    fn unmonitored_turn<T>(
+        &mut self,
+        then: impl FnOnce(&mut Supervisor, std::time::Duration, &mut Driver<'_, J>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let (sup, mut world) = self.unmonitored(true).expect("mapped before the first worker");
         let now = sys::now();
         sup.turn(now, Default::default(), &mut world);
         then(sup, now, &mut world)
     }
 
     fn stop_unmonitored(&mut self, slot: Option<usize>) -> Shutdown {
-        let (Some(beats), Some(sup)) = (self.beats.as_ref(), self.unmonitored.as_mut()) else {
-            return Shutdown::default();
-        };
-        let mut world = Driver {
-            job: &mut self.job,
-            config: &self.config,
-            logger: &*self.logger,
-            beats,
-            signals: None,
-            master: sys::getpid(),
-        };
+        let Some((sup, mut world)) = self.unmonitored(false) else { return Shutdown::default() };
         let before = sup.killed();
         sup.stop_unmonitored(slot, sys::now(), &mut world);
         driver::wait_unmonitored(sup, &mut world, |sup| slot.map_or(sup.live() == 0, |i| !sup.is_live(i)));
@@ -225,7 +224,10 @@ fn fork_error(e: ForkError) -> Error {
 }
 
 /// `worker 1 failed to start: exited with code 3 (connection refused)`.
-fn describe(f: Failure, beats: &Beats) -> String {
+fn describe(f: Failure, beats: &Beats, fork_error: Option<&ForkError>) -> String {
+    if let (false, Some(e)) = (f.forked, fork_error) {
+        return format!("worker {} could not be forked: {e}", f.slot);
+    }
     let how = if f.came_up { "died" } else { "failed to start" };
     let note = beats.get(f.slot).note();
     let note = if note.is_empty() { String::new() } else { format!(" ({note})") };

@@ -57,7 +57,7 @@ impl Supervisor {
         }
         let delay = s.failed(now, came_up);
         s.clear();
-        self.last_failure = Some(Failure { slot: i, exit, came_up, kill });
+        self.last_failure = Some(Failure { slot: i, exit, came_up, kill, forked: true });
         let tripped = self.record_restart(now);
         let then = if tripped {
             Then::GiveUp

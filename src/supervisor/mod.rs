@@ -80,9 +80,12 @@ pub trait World {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Failure {
     pub slot: usize,
+    /// How it ended; `Exit::Vanished` when it could not be forked.
     pub exit: Exit,
     pub came_up: bool,
     pub kill: Option<Kill>,
+    /// False when the fork itself failed (its error was logged then).
+    pub forked: bool,
 }
 
 /// The master's state: its slots, its target, and where a stop stands.
@@ -105,6 +108,8 @@ pub struct Supervisor {
     window: Option<RestartWindow>,
     gave_up: bool,
     last_failure: Option<Failure>,
+    /// Why the last fork failed, for `Error::RestartLimit` when a failed fork tripped it.
+    fork_error: Option<ForkError>,
 }
 
 impl Supervisor {
@@ -124,6 +129,7 @@ impl Supervisor {
             window,
             gave_up: false,
             last_failure: None,
+            fork_error: None,
         }
     }
 
@@ -144,7 +150,9 @@ impl Supervisor {
         }
         self.on_signals(signals, now, world);
         self.reap(now, world);
-        let deadline = if self.done() { None } else { self.tick(now, world) };
+        // A deadline already past (a backoff over, more forks than one batch) is due now:
+        // planning to wake at it would make the next turn look like a return from a suspension.
+        let deadline = if self.done() { None } else { self.tick(now, world).map(|d| d.max(now)) };
         self.planned = deadline;
         deadline
     }
@@ -162,6 +170,11 @@ impl Supervisor {
     /// The failure that tripped the restart limit, if it tripped.
     pub fn gave_up(&self) -> Option<Failure> {
         self.last_failure.filter(|_| self.gave_up)
+    }
+
+    /// Why the last fork failed, if one did.
+    pub fn fork_error(&self) -> Option<&ForkError> {
+        self.fork_error.as_ref()
     }
 
     /// Live workers.
@@ -230,18 +243,20 @@ impl Supervisor {
         }
     }
 
-    /// TTIN adds a worker and TTOU removes one, never past `MAX_WORKERS` nor below 0; the
-    /// excess is retired on the next tick, highest slot first.
+    /// TTIN adds a worker and TTOU removes one; those taken together cancel out, and the
+    /// result stays within 0 and `MAX_WORKERS`. The excess is retired on the next tick,
+    /// highest slot first.
     fn scale(&mut self, up: usize, down: usize, world: &mut impl World) {
         let from = self.target;
-        if from + up > MAX_WORKERS {
+        let wanted = (from + up).saturating_sub(down);
+        if wanted > MAX_WORKERS {
             world.log(&Event::ScalingLimit { max: MAX_WORKERS });
         }
-        let to = (from + up).min(MAX_WORKERS).saturating_sub(down);
+        let to = wanted.min(MAX_WORKERS);
         if to != from {
             self.target = to;
             world.log(&Event::Scaling { from, to });
-        } else if from == 0 && down > 0 {
+        } else if from == 0 && down > up {
             world.log(&Event::NothingToRetire);
         }
     }

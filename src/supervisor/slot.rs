@@ -37,8 +37,6 @@ pub struct Slot {
     pub pid: Option<Pid>,
     /// When that worker was forked.
     pub started: Duration,
-    /// Its heartbeat said `setup` had finished, at the last look.
-    pub ready: bool,
     /// When it was asked to stop gracefully; it is ended by force at this plus the stop timeout.
     pub stop_sent: Option<Duration>,
     /// Why and when it was told to end at once (it kills what it runs, then itself).

@@ -5,15 +5,12 @@ use std::time::Duration;
 
 use super::config::{FORCE_GRACE, FORK_BATCH};
 use super::timeouts::{Overrun, check_timeout};
-use super::{Event, Kill, Slot, Strategy, Supervisor, World};
-use crate::sys::Pid;
+use super::{Event, Failure, Kill, Slot, Strategy, Supervisor, World};
+use crate::sys::{Exit, Pid};
 
 impl Supervisor {
     /// Carries out what is due at `now`; returns when the next thing is due.
     pub(super) fn tick(&mut self, now: Duration, world: &mut impl World) -> Option<Duration> {
-        for (i, s) in self.slots.iter_mut().enumerate() {
-            s.ready = s.pid.is_some() && world.heartbeat(i).ready;
-        }
         if self.spawning() {
             while let Some(i) = self.next_excess() {
                 let pid = self.slots[i].pid.unwrap_or_default();
@@ -39,12 +36,12 @@ impl Supervisor {
         self.supervising && self.stopping.is_none()
     }
 
-    /// The next live worker beyond the target not yet asked to stop: the highest slots go
-    /// first, so the live slots stay `0..target`.
+    /// The next live worker beyond the target not yet asked to stop nor being killed: the
+    /// highest slots go first, so the live slots stay `0..target`.
     pub(super) fn next_excess(&self) -> Option<usize> {
         (self.target..self.slots.len()).rev().find(|&i| {
             let s = &self.slots[i];
-            s.pid.is_some() && s.stop_sent.is_none() && s.forced.is_none()
+            s.pid.is_some() && s.stop_sent.is_none() && s.forced.is_none() && s.killed.is_none()
         })
     }
 
@@ -73,6 +70,9 @@ impl Supervisor {
                     world.log(&Event::ForkFailed { slot: i, error: &error, retry });
                 }
                 self.fork_failures += 1;
+                self.last_failure =
+                    Some(Failure { slot: i, exit: Exit::Vanished, came_up: false, kill: None, forked: false });
+                self.fork_error = Some(error);
                 if self.record_restart(now) {
                     self.give_up(now, world);
                 }

@@ -22,9 +22,9 @@ pub fn here<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>) -> Succeeded {
     if w.timed {
         w.beat.stamp(None);
     }
-    // What the perform printed is out before anything can SIGKILL the worker. No system call
-    // when nothing is buffered.
-    sys::flush_stdout();
+    // What the perform printed, with Rust's stdout or C's stdio, is out before anything can
+    // SIGKILL the worker. No system call when nothing is buffered.
+    sys::flush_stdio();
     match result {
         Ok(Ok(())) => true,
         Ok(Err(e)) => {

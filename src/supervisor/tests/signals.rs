@@ -1,0 +1,158 @@
+//! Escalation to an immediate stop, the scaling arithmetic, and signals before reaping.
+
+use super::*;
+
+#[test]
+fn a_second_int_during_a_graceful_stop_ends_every_worker_at_once() {
+    let (mut sup, mut w) = pool(cfg(2));
+    assert_eq!(sup.turn(at(10), Signals { int: 1, ..S }, &mut w), Some(at(5010)));
+    assert_eq!(w.take(), [info("INT: stopping 2 workers gracefully (timeout 5 s)"), Ask(0, 100), Ask(1, 101)]);
+    assert_eq!(sup.killed(), 0);
+    assert_eq!(sup.turn(at(20), Signals { int: 1, ..S }, &mut w), Some(at(1020)));
+    assert_eq!(w.take(), [warn("second INT: stopping 2 workers at once"), Force(0, 100), Force(1, 101)]);
+    assert_eq!(sup.killed(), 2);
+}
+
+#[test]
+fn term_after_int_is_also_immediate() {
+    let (mut sup, mut w) = pool(cfg(1));
+    sup.turn(at(10), Signals { int: 1, ..S }, &mut w);
+    w.take();
+    sup.turn(at(20), Signals { term: 1, ..S }, &mut w);
+    assert_eq!(w.take(), [warn("second TERM: stopping 1 worker at once"), Force(0, 100)]);
+    assert_eq!(sup.killed(), 1);
+}
+
+#[test]
+fn quit_stops_at_once_with_no_graceful_line() {
+    let (mut sup, mut w) = pool(cfg(2));
+    sup.turn(at(10), Signals { quit: 1, int: 1, ..S }, &mut w);
+    assert_eq!(w.take(), [warn("QUIT: stopping 2 workers at once"), Force(0, 100), Force(1, 101)]);
+    assert_eq!(sup.killed(), 2);
+}
+
+#[test]
+fn two_ints_in_one_turn_stop_at_once() {
+    let (mut sup, mut w) = pool(cfg(2));
+    sup.turn(at(10), Signals { int: 2, ..S }, &mut w);
+    assert_eq!(w.take(), [warn("second INT: stopping 2 workers at once"), Force(0, 100), Force(1, 101)]);
+    assert_eq!(sup.killed(), 2);
+}
+
+#[test]
+fn ttin_and_ttou_are_counted_and_the_highest_slots_retire_first() {
+    let (mut sup, mut w) = pool(cfg(2));
+    sup.turn(at(10), Signals { ttin: 3, ttou: 1, ..S }, &mut w);
+    let mut want = vec![info("scaling from 2 to 4 workers")];
+    want.extend(started(2, 102).into_iter().chain(started(3, 103)));
+    assert_eq!(w.take(), want);
+    // Asked, not forced nor killed.
+    assert_eq!(sup.turn(at(20), Signals { ttou: 3, ..S }, &mut w), Some(at(5020)));
+    assert_eq!(
+        w.take(),
+        [
+            info("scaling from 4 to 1 worker"),
+            info("retiring worker 3 (pid 103)"),
+            Ask(3, 103),
+            info("retiring worker 2 (pid 102)"),
+            Ask(2, 102),
+            info("retiring worker 1 (pid 101)"),
+            Ask(1, 101),
+        ]
+    );
+    // A retired worker's exit is a stop, not a death, and it is not replaced.
+    w.die(103, Exit::Code(0));
+    sup.turn(at(30), S, &mut w);
+    assert_eq!(w.take(), [KillGroup(103), Collect(103), info("worker 3 (pid 103) stopped: exited with code 0")]);
+    assert_eq!((sup.live(), sup.killed()), (3, 0));
+    // Those still running at the stop timeout are forced, and that counts.
+    sup.turn(at(5020), S, &mut w);
+    assert_eq!(sup.killed(), 2);
+    assert!(w.take().contains(&Force(1, 101)));
+}
+
+#[test]
+fn ttou_never_goes_below_zero_and_is_ignored_at_zero() {
+    let (mut sup, mut w) = pool(cfg(1));
+    sup.turn(at(10), Signals { ttou: 5, ..S }, &mut w);
+    assert_eq!(w.take(), [info("scaling from 1 to 0 workers"), info("retiring worker 0 (pid 100)"), Ask(0, 100)]);
+    sup.turn(at(20), Signals { ttou: 1, ..S }, &mut w);
+    assert_eq!(w.take(), [info("TTOU ignored: no worker to retire")]);
+    // Wanted again while still stopping: no second worker in the slot until it is gone.
+    sup.turn(at(30), Signals { ttin: 1, ..S }, &mut w);
+    assert_eq!(w.take(), [info("scaling from 0 to 1 worker")]);
+    w.die(100, Exit::Code(0));
+    sup.turn(at(40), S, &mut w);
+    assert_eq!(
+        w.take()[2..],
+        [vec![info("worker 0 (pid 100) stopped: exited with code 0")], started(0, 101).to_vec()].concat()
+    );
+}
+
+/// The scaling lines of a turn: without forks, nor the "woke late" that a pool larger than a
+/// fork batch logs at present (see `a_deadline_already_due_is_not_mistaken_for_a_suspension`).
+fn scaling(w: &mut Fake) -> Vec<Call> {
+    let keep = |c: &Call| matches!(c, Log(_, l) if !l.contains(" started ") && !l.starts_with("master woke"));
+    w.take().into_iter().filter(keep).collect()
+}
+
+#[test]
+fn ttin_stops_at_max_workers_with_the_limit_logged() {
+    let (mut sup, mut w) = pool(cfg(MAX_WORKERS - 1));
+    sup.turn(at(10), Signals { ttin: 2, ..S }, &mut w);
+    let limit = warn("TTIN ignored past the limit of 4096 workers");
+    assert_eq!(scaling(&mut w), [limit.clone(), info("scaling from 4095 to 4096 workers")]);
+    sup.turn(at(20), Signals { ttin: 1, ..S }, &mut w);
+    assert_eq!(scaling(&mut w), [limit]);
+}
+
+/// README: "a TTIN and a TTOU handled together cancel out"; at the limit they must too.
+#[test]
+fn ttin_and_ttou_in_one_turn_cancel_out_even_at_the_limit() {
+    let (mut sup, mut w) = pool(cfg(MAX_WORKERS));
+    sup.turn(at(10), Signals { ttin: 1, ttou: 1, ..S }, &mut w);
+    assert_eq!(scaling(&mut w), [], "no scaling, no limit, no retiring");
+}
+
+#[test]
+fn scaling_is_ignored_while_stopping() {
+    let (mut sup, mut w) = pool(cfg(2));
+    sup.turn(at(10), Signals { int: 1, ..S }, &mut w);
+    w.take();
+    sup.turn(at(20), Signals { ttin: 2, ..S }, &mut w);
+    sup.turn(at(30), Signals { ttou: 2, ..S }, &mut w);
+    assert_eq!(w.take(), []);
+}
+
+#[test]
+fn hup_usr1_usr2_and_winch_are_logged_and_ignored() {
+    let (mut sup, mut w) = pool(cfg(1));
+    sup.turn(at(10), Signals { hup: 1, usr1: 2, usr2: 1, winch: 1, ..S }, &mut w);
+    let ignored = |s: &str| warn(&format!("SIG{s} ignored: it has no meaning here"));
+    assert_eq!(w.take(), [ignored("HUP"), ignored("USR1"), ignored("USR2"), ignored("WINCH")]);
+}
+
+/// The documented order: signals, then reaping. A worker that exits in the turn that brings
+/// INT was asked to stop first, so its exit is a stop: logged as such, not restarted.
+#[test]
+fn signals_are_acted_on_before_reaping() {
+    let (mut sup, mut w) = pool(cfg(2));
+    w.ready(0);
+    w.die(100, Exit::Code(0));
+    sup.turn(at(10), Signals { int: 1, ..S }, &mut w);
+    assert_eq!(
+        w.take(),
+        [
+            info("INT: stopping 2 workers gracefully (timeout 5 s)"),
+            Ask(0, 100),
+            Ask(1, 101),
+            KillGroup(100),
+            Collect(100),
+            info("worker 0 (pid 100) stopped: exited with code 0"),
+        ]
+    );
+    assert!(!sup.done());
+    w.die(101, Exit::Code(0));
+    assert_eq!(sup.turn(at(20), S, &mut w), None);
+    assert!(sup.done());
+}
