@@ -176,7 +176,9 @@ pub fn supervise<J: Job>(sup: &mut Supervisor, world: &mut Driver<'_, J>, signal
 /// takes it with a timed wait, then gives back any SIGCHLD it may have taken from the caller.
 pub fn wait_unmonitored<J: Job>(sup: &mut Supervisor, world: &mut Driver<'_, J>, done: impl Fn(&Supervisor) -> bool) {
     let chld = SigSet::of(&[sys::SIGCHLD]);
-    let unsignalled = Action::of(sys::SIGCHLD).is_ignored();
+    // Ignored SIGCHLD: the kernel reaps our workers itself, and no signal says so. With other
+    // threads allowed, one of them may take the SIGCHLD instead of this wait.
+    let unsignalled = Action::of(sys::SIGCHLD).is_ignored() || world.config.allow_threads;
     let before = chld.block();
     loop {
         let now = sys::now();

@@ -49,7 +49,7 @@
 //!   master, which stops the workers gracefully; the flip side is that Ctrl-Z stops only the
 //!   master.
 //! - Workers die with the master, even when it is SIGKILLed (Linux: `PR_SET_PDEATHSIG`;
-//!   elsewhere the worker checks between performs and at least once a second).
+//!   elsewhere a worker checks between performs, and at least once a second while it waits).
 //! - A [`Logger`] must not block; one that panics loses its line.
 //! - A worker exits 0 when asked to stop, 3 when `setup` failed, 70 when its master was gone
 //!   as it started, and 101 after a panic; a perform child exits 0, 1 (`Err`) or 101 (panic).

@@ -39,6 +39,7 @@ fn main() {
         ("workers_name_themselves_for_ps", process_names),
         ("workers_unblock_the_signals_they_need", workers_unblock_signals),
         ("unmonitored_api_survives_sigchld_ignored", unmonitored_sigchld_ignored),
+        ("stop_all_logs_a_dead_worker_as_died_and_run_takes_over_cleanly", stop_all_then_run),
         ("a_partial_line_printed_in_setup_appears_once", partial_line_once),
     ]);
 }
@@ -489,4 +490,32 @@ fn partial_line_once() -> Outcome {
     let text = std::fs::read_to_string(&out).map_err(|e| e.to_string())?;
     ensure!(text.matches("partial-from-setup;").count() == 1, "printed {:?}", text);
     Ok(())
+}
+
+/// `stop_all` reaps before it asks: a worker that died is logged as such. `run` after
+/// `start_worker` stops the unmonitored workers first, so no two live workers share a slot.
+fn stop_all_then_run() -> Outcome {
+    let ev = Events::new("mixed");
+    let master = spawn_master(&ev, || {
+        let mut m = Master::new(Probe::new(&ev)).workers(1).logger(ev.logger());
+        let a = m.start_worker().unwrap();
+        let b = m.start_worker().unwrap();
+        let _ = wait_for("setups", 10 * SEC, || (ev.count("setup ") == 2).then_some(()));
+        kill(b as Pid, libc::SIGKILL);
+        let _ = wait_for("b dead", 10 * SEC, || (m.worker_count() == 1).then_some(()));
+        ev.add(&format!("stop_all killed={}", m.stop_all().unwrap().killed));
+        let c = m.start_worker().unwrap();
+        let _ = wait_for("c's setup", 10 * SEC, || (ev.count("setup ") == 3).then_some(()));
+        ev.add(&format!("pids {a} {b} {c}"));
+        m.run()
+    });
+    ev.wait("the pool's worker up", 10 * SEC, |ev| ev.count("setup ") == 4)?;
+    let pids = ev.find("pids ");
+    let c: Pid = pids.first().and_then(|p| p.get(3)?.parse().ok()).ok_or("no pids line")?;
+    let b = &pids[0][2];
+    ensure!(ev.has(&format!("(pid {b}) died")), "the SIGKILLed worker not logged as died:\n{}", ev.lines().join("\n"));
+    ensure!(!ev.has(&format!("(pid {b}) stopped")), "the SIGKILLed worker logged as stopped");
+    wait_for("the unmonitored worker to be stopped", 10 * SEC, || (!alive(c)).then_some(()))?;
+    ensure!(!ev.has("reaped pid"), "run reaped an unmonitored worker as a stranger");
+    stop_and_check(&ev, master).map(drop)
 }

@@ -13,6 +13,9 @@ use crate::records::{COUNT, Rec, SETUP, TICK, send};
 use crate::samplers::STORM_DELAY;
 use crate::sys::{getpid, sleep_unless_signalled};
 
+/// How often a sleeping perform looks at `stop_requested`.
+const NAP: Duration = Duration::from_millis(5);
+
 /// What a perform does. All but `Sleep` are no-ops apart from rare reports.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Act {
@@ -22,7 +25,7 @@ pub(crate) enum Act {
     Tick { mask: u64 },
     /// Reports a COUNT at iterations `k1` and `k2`; counts allocations only with `allocs`.
     Count { k1: u64, k2: u64, allocs: bool },
-    /// Sleeps, ended early by a stop request.
+    /// Sleeps, ended early by a stop request (seen within `NAP`).
     Sleep(Duration),
 }
 
@@ -113,8 +116,11 @@ impl Job for BenchJob {
                 // The first perform of slot i sleeps i/8 of a period longer, so that the
                 // workers' performs are out of phase, as they drift apart in production.
                 let phase = if ctx.iteration() == 0 { d * (ctx.worker() % 8) as u32 / 8 } else { Duration::ZERO };
-                if !ctx.stop_requested() {
-                    sleep_unless_signalled(d + phase)
+                // A graceful stop signals nothing the perform runs: like a real long perform,
+                // this one looks at `stop_requested` between short naps.
+                let end = std::time::Instant::now() + d + phase;
+                while !ctx.stop_requested() && std::time::Instant::now() < end {
+                    sleep_unless_signalled(NAP)
                 }
             }
         }

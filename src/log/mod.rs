@@ -46,9 +46,9 @@ impl fmt::Display for Level {
 /// A logger must not block: the master calls it from its loop, and while it blocks the master
 /// reaps nothing, enforces no timeout and answers no signal. [`StderrLogger`] drops a line
 /// rather than wait for a full pipe. A logger that panics loses that line; the crate catches
-/// the panic and goes on. A logger may start no thread in the master before workers are
-/// forked (forking is refused while other threads exist, see
-/// [`Master::allow_threads`](crate::Master::allow_threads)).
+/// the panic and goes on. A logger may start no thread: the master refuses to fork while other
+/// threads exist (see [`Master::allow_threads`](crate::Master::allow_threads)), and a forking
+/// worker, which calls the logger between performs, relies on being single-threaded.
 ///
 /// Any `Fn(Level, fmt::Arguments<'_>)` is a logger:
 ///

@@ -95,6 +95,10 @@ impl<J: Job> Master<J> {
     /// [`Error::RestartLimit`] when `max_restarts` tripped.
     pub fn run(mut self) -> Result<Shutdown, Error> {
         self.prepare()?;
+        // Workers of the unmonitored API would share slots with the pool's: stop them first.
+        if self.unmonitored.as_ref().is_some_and(|sup| sup.live() > 0) {
+            self.stop_unmonitored(None);
+        }
         if !self.config.allow_threads {
             driver::other_threads().map_err(fork_error)?;
         }
@@ -209,6 +213,8 @@ impl<J: Job> Master<J> {
     fn stop_unmonitored(&mut self, slot: Option<usize>) -> Shutdown {
         let Some((sup, mut world)) = self.unmonitored(false) else { return Shutdown::default() };
         let before = sup.killed();
+        // Reap first: a worker that already died is logged as such, and is asked nothing.
+        sup.turn(sys::now(), Default::default(), &mut world);
         sup.stop_unmonitored(slot, sys::now(), &mut world);
         driver::wait_unmonitored(sup, &mut world, |sup| slot.map_or(sup.live() == 0, |i| !sup.is_live(i)));
         Shutdown { killed: sup.killed() - before }

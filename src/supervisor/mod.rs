@@ -143,7 +143,9 @@ impl Supervisor {
     /// signals, reap, then start, stop, kill and time out what is due. Returns when the next
     /// turn is due (`None`: only a signal can make one due).
     pub fn turn(&mut self, now: Duration, signals: Signals, world: &mut impl World) -> Option<Duration> {
-        if overslept(self.planned, now) {
+        // Only a supervising master sleeps until its deadline; the unmonitored API is called
+        // whenever its caller likes.
+        if self.supervising && overslept(self.planned, now) {
             let late = now - self.planned.unwrap_or(now);
             world.log(&Event::Overslept { late });
             self.rearm(now);

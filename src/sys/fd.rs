@@ -32,8 +32,8 @@ pub(super) fn close(fd: c_int) {
     unsafe { libc::close(fd) };
 }
 
-/// Descriptors only the master may hold (its self-pipe, a pidfile's lock, the notify socket,
-/// a daemon's ready pipe): every forked worker closes them first thing. Close-on-exec is not
+/// Descriptors only the master may hold (its self-pipe): every forked worker closes them first
+/// thing. Close-on-exec is not
 /// enough, since a worker does not exec, and a worker holding a copy would keep a lock alive
 /// or a pipe open after the master died.
 static MASTER_FDS: [AtomicI32; 8] = [const { AtomicI32::new(-1) }; 8];

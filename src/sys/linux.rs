@@ -110,3 +110,15 @@ pub fn write_nowait(fd: c_int, buf: &[u8]) -> io::Result<usize> {
         e => Err(e),
     }
 }
+
+unsafe extern "C" {
+    /// C's standard output stream (glibc and musl export it under this name).
+    static stdout: *mut libc::FILE;
+}
+
+/// Writes out what C's `stdout` buffers; no system call when it buffers nothing.
+pub fn flush_c_stdout() {
+    // SAFETY: `stdout` is initialised by the C library before `main` and is a valid stream
+    // (only `freopen`, which keeps it valid, changes it); fflush takes the stream's own lock.
+    unsafe { libc::fflush(stdout) };
+}

@@ -1,8 +1,10 @@
 //! macOS and the BSDs: built by reading, not tested (the tests need Linux's `/proc`).
 //!
 //! What such a build lacks, and what stands in for it:
-//! - No parent-death signal: a worker checks between performs, and in any wait at least every
-//!   [`PARENT_POLL`], whether its master is gone; a master's SIGKILL is noticed that late.
+//! - No parent-death signal: a worker checks between performs, and at least once a second
+//!   while it waits, whether its master is gone; a master's SIGKILL is noticed that late (the
+//!   worker then kills its perform child's group). A perform child outlives a worker that is
+//!   itself SIGKILLed, until its perform ends.
 //! - No cheap thread count: [`thread_count`] fails, so forking is refused unless the user
 //!   waives the check with `allow_threads`.
 //! - No process names for `ps`; `pipe2` is emulated (the master is single-threaded, so no fork
@@ -116,4 +118,11 @@ pub fn wait_signal(set: &libc::sigset_t, timeout: Option<Duration>) -> io::Resul
 /// No kernel support for a one-off non-blocking write: the caller falls back to `poll`.
 pub fn write_nowait(_fd: c_int, _buf: &[u8]) -> io::Result<usize> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// Writes out what C's stdio buffers. The name of the `stdout` symbol differs between these
+/// systems, so every stream is flushed.
+pub fn flush_c_stdout() {
+    // SAFETY: fflush(NULL) flushes every open output stream; it has no other preconditions.
+    unsafe { libc::fflush(std::ptr::null_mut()) };
 }

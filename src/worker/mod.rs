@@ -42,13 +42,15 @@ pub struct Spec<'a> {
 }
 
 impl Spec<'_> {
-    /// Logs from the worker itself, then flushes stdout: a perform child is forked next, and a
-    /// partial line left in the buffer would be printed again by every child. (Flushing here,
-    /// not before each fork, keeps the lock's page out of each perform's copy-on-write faults.)
+    /// Logs from the worker itself, then flushes Rust's and C's stdio: a perform child is
+    /// forked next, and a partial line left in a buffer would be printed again by every child.
+    /// After `setup` a forking worker runs no user code but the logger, so flushing here and
+    /// after `setup` empties the buffers before every fork, without a flush per fork (whose
+    /// writes to the streams' locks would cost each perform copy-on-write faults).
     /// A logger that panics loses its line.
     fn log(&self, level: Level, args: std::fmt::Arguments<'_>) {
         let _ = catch_unwind(AssertUnwindSafe(|| self.logger.log(level, args)));
-        sys::flush_stdout();
+        sys::flush_stdio();
     }
 }
 
@@ -144,8 +146,11 @@ struct Worker<'a, 'b> {
 }
 
 impl Worker<'_, '_> {
-    /// Whether to start another perform.
+    /// Whether to start another perform; ends the worker at once if the master said so.
     fn go_on(&self) -> bool {
+        if self.w.beat.force_requested() {
+            sys::kill_own_group(sys::SIGKILL);
+        }
         !(self.w.beat.stop_requested() || !self.armed && parent_gone())
     }
 

@@ -22,9 +22,9 @@ pub fn here<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>) -> Succeeded {
     if w.timed {
         w.beat.stamp(None);
     }
-    // What the perform printed, with Rust's stdout or C's stdio, is out before anything can
-    // SIGKILL the worker. No system call when nothing is buffered.
-    sys::flush_stdio();
+    // What the perform printed to Rust's or C's stdout is out before anything can SIGKILL the
+    // worker. No system call when nothing is buffered.
+    sys::flush_stdouts();
     match result {
         Ok(Ok(())) => true,
         Ok(Err(e)) => {
@@ -49,13 +49,13 @@ pub fn in_child<J: Job>(
     name: &str,
     armed: bool,
 ) -> std::io::Result<Succeeded> {
-    // C stdio too: a perform child must not print again what the worker buffered.
-    sys::flush_stdio();
+    // Nothing is buffered here: the worker flushed after `setup` and after its own log lines.
     let started = w.timed.then(sys::now);
     w.beat.stamp(started);
     // SAFETY: a worker is single-threaded: it was forked from a single-threaded master (checked
-    // before the master forked, or waived by the user with `allow_threads`), and after `setup`
-    // it refused to go on with other threads (unless waived the same way).
+    // before the master forked, or waived by the user with `allow_threads`), after `setup` it
+    // refused to go on with other threads (unless waived the same way), and the only user code
+    // it runs after that, the logger, may start no thread (the `Logger` contract).
     let forked = unsafe {
         sys::fork_leader(|| {
             let _ = signals::adopt(w.beat, me, false);
@@ -98,7 +98,8 @@ pub fn in_child<J: Job>(
 /// not reaped before the end, so its pid and group cannot be reused while we may signal them.
 fn wait_for(child: Pid, started: Option<std::time::Duration>, w: &Spec<'_>, armed: bool) -> (Exit, bool) {
     let (beat, set) = (w.beat, signals::wait_set());
-    let cap = (!armed).then_some(PARENT_CHECK);
+    // With other threads allowed, a SIGCHLD may go to one of them and be lost: look anyway.
+    let cap = (!armed || w.allow_threads).then_some(PARENT_CHECK);
     let mut killed = false;
     loop {
         beat.set_waiting(true);

@@ -1,9 +1,10 @@
 //! A worker's and a perform child's signal dispositions, and the worker's one way of waiting.
 //!
 //! At the fork a worker sets its own dispositions: INT and TERM ask it to stop (the flag is in
-//! shared memory, so its perform child sees it too); TTIN, TTOU, HUP, USR1, USR2 and WINCH do
-//! nothing (a handler, not `SIG_IGN`, which an `exec` would pass on); [`WAKE`] ends the whole
-//! process group when the parent is gone or the master said to end now. `WAKE` is also the
+//! shared memory, so its perform child sees it too); HUP, USR1, USR2 and WINCH do nothing (a
+//! handler, not `SIG_IGN`, which an `exec` would pass on); TTIN and TTOU are ignored (so a
+//! background read of the terminal fails with EIO instead of being retried forever); [`WAKE`]
+//! ends the whole process group when the parent is gone or the master said to end now. `WAKE` is also the
 //! parent-death signal. A forking worker runs no user code after `setup`, so it then takes
 //! these signals back from whatever `setup` did with them and keeps them blocked, taking them
 //! with a timed wait: no disposition or mask that `setup` left can switch a stop, a timeout or
@@ -57,8 +58,8 @@ extern "C" fn on_wake(_: i32) {
 
 extern "C" fn on_ignored(_: i32) {}
 
-/// The signals that would otherwise stop or kill a worker for no reason of its own.
-const IGNORED: [i32; 6] = [SIGTTIN, SIGTTOU, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH];
+/// The signals that would otherwise kill a worker for no reason of its own.
+const IGNORED: [i32; 4] = [SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH];
 
 /// What a worker takes while it waits: its perform child's exit, a wake-up, a stop.
 pub fn wait_set() -> SigSet {
@@ -78,6 +79,12 @@ pub fn adopt(beat: &Beat, parent: sys::Pid, worker: bool) -> std::io::Result<()>
         }
         for sig in IGNORED {
             let _ = sys::set_disposition(sig, Disposition::Handler(on_ignored), SA_RESTART);
+        }
+        // SIG_IGN, not a handler: a job in a background group that reads the terminal then gets
+        // EIO (and a write or `tcsetattr` goes through), where with a handler the kernel would
+        // restart the call, and signal it again, forever.
+        for sig in [SIGTTIN, SIGTTOU] {
+            let _ = sys::set_disposition(sig, Disposition::Ignore, 0);
         }
         let _ = sys::set_disposition(SIGCHLD, Disposition::Default, 0);
         let _ = sys::set_disposition(sys::SIGQUIT, Disposition::Default, 0);

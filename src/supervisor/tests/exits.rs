@@ -197,3 +197,20 @@ fn unmonitored_reaps_only_its_own_pids_and_starts_nothing_on_its_own() {
     assert_eq!(w.take(), [Ask(0, 100)]);
     assert_eq!(sup.turn(at(5010), S, &mut w), Some(at(10_000)));
 }
+
+#[test]
+fn unmonitored_calls_far_apart_are_not_a_suspension() {
+    let mut c = cfg(1);
+    c.perform_timeout = Some(ms(300));
+    let (mut sup, mut w) = (Supervisor::new(c, false), Fake::default());
+    assert_eq!(sup.start_one(at(0), &mut w).ok(), Some(100));
+    w.ready(0);
+    assert!(sup.turn(at(10), S, &mut w).is_some());
+    w.take();
+    // The caller's next call comes a minute later: nothing was planned for then.
+    sup.turn(at(60_000), S, &mut w);
+    assert!(
+        !w.take().iter().any(|c| format!("{c:?}").contains("late")),
+        "an unmonitored gap was taken for a suspension"
+    );
+}
