@@ -16,7 +16,7 @@ use crate::sys::{getpid, sleep_unless_signalled};
 /// How often a sleeping perform looks at `stop_requested`.
 const NAP: Duration = Duration::from_millis(5);
 
-/// What a perform does. All but `Sleep` are no-ops apart from rare reports.
+/// What a perform does. All but `Sleep` and `Nap` are no-ops apart from rare reports.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Act {
     /// Nothing, after a first perform that sleeps `STORM_DELAY`.
@@ -25,8 +25,11 @@ pub(crate) enum Act {
     Tick { mask: u64 },
     /// Reports a COUNT at iterations `k1` and `k2`; counts allocations only with `allocs`.
     Count { k1: u64, k2: u64, allocs: bool },
-    /// Sleeps, ended early by a stop request (seen within `NAP`).
+    /// Sleeps, unless a stop was requested before it began.
     Sleep(Duration),
+    /// Sleeps in naps of `NAP`, ended early by a stop request: a long perform that looks at
+    /// `stop_requested`, since a graceful stop signals nothing the perform runs.
+    Nap(Duration),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -112,15 +115,14 @@ impl Job for BenchJob {
                     self.count(ctx)
                 }
             }
-            Act::Sleep(d) => {
+            Act::Sleep(d) | Act::Nap(d) => {
                 // The first perform of slot i sleeps i/8 of a period longer, so that the
                 // workers' performs are out of phase, as they drift apart in production.
                 let phase = if ctx.iteration() == 0 { d * (ctx.worker() % 8) as u32 / 8 } else { Duration::ZERO };
-                // A graceful stop signals nothing the perform runs: like a real long perform,
-                // this one looks at `stop_requested` between short naps.
+                let nap = if matches!(self.spec.act, Act::Nap(_)) { NAP } else { d + phase };
                 let end = std::time::Instant::now() + d + phase;
                 while !ctx.stop_requested() && std::time::Instant::now() < end {
-                    sleep_unless_signalled(NAP)
+                    sleep_unless_signalled(nap)
                 }
             }
         }

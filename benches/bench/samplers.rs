@@ -191,7 +191,7 @@ pub(crate) const STORM_DELAY: Duration = Duration::from_millis(200);
 pub(crate) fn stop_ms(cfg: &Cfg, n: usize, strategy: Strategy, busy: bool, bare: bool) -> Result<f64, String> {
     // A sleeping perform ends early on the stop request, which it sees within a 5 ms nap (the
     // bare baseline's workers are woken by TERM at once).
-    let act = if busy { Act::Noop } else { Act::Sleep(2 * SEC) };
+    let act = if busy { Act::Noop } else { Act::Nap(2 * SEC) };
     let p = if bare {
         bare_supervisor(n, BareWork::like(strategy, busy))?
     } else {
