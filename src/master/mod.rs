@@ -7,7 +7,7 @@ use std::fmt;
 
 use crate::beat::Beats;
 use crate::driver::{self, Driver, MASTER_IGNORES, MASTER_SIGNALS};
-use crate::supervisor::{Config, Ended, Event, Failure, ForkError, MAX_WORKERS, Supervisor};
+use crate::supervisor::{Config, Ended, Event, Failure, ForkError, Kill, MAX_WORKERS, Supervisor};
 use crate::sys::{self, MasterSignals};
 use crate::{Error, Job, Logger, Shutdown, StderrLogger};
 
@@ -237,7 +237,7 @@ fn describe(f: Failure, beats: &Beats, fork_error: Option<&ForkError>) -> String
     let how = if f.came_up { "died" } else { "failed to start" };
     let note = beats.get(f.slot).note();
     let note = if note.is_empty() { String::new() } else { format!(" ({note})") };
-    format!("worker {} {how}: {}{note}", f.slot, Ended(f.exit))
+    format!("worker {} {how}: {}{}{note}", f.slot, Ended(f.exit), Kill::after(f.kill))
 }
 
 impl<J: Job> Drop for Master<J> {

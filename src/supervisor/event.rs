@@ -208,11 +208,7 @@ impl fmt::Display for Event<'_> {
             Event::Started { slot, pid } => write!(f, "worker {slot} started (pid {pid})"),
             Event::Stopped { slot, pid, exit, .. } => write!(f, "worker {slot} (pid {pid}) stopped: {}", Ended(exit)),
             Event::Ended { slot, pid, exit, came_up, uptime, kill, then } => {
-                let why = match kill {
-                    Some(Kill::SetupTimeout) => " after its setup timeout",
-                    Some(Kill::PerformTimeout) => " after its perform timeout",
-                    _ => "",
-                };
+                let why = Kill::after(kill);
                 if came_up {
                     let how = if exit == Exit::Code(0) { "ended unasked" } else { "died" };
                     write!(f, "worker {slot} (pid {pid}) {how} after {}: {}{why}; {then}", Human(uptime), Ended(exit))

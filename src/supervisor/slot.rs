@@ -26,6 +26,15 @@ impl Kill {
     pub fn ends_a_stop(self) -> bool {
         matches!(self, Kill::Immediate | Kill::StopTimeout)
     }
+
+    /// What to add to "was killed by signal KILL" when a timeout was the reason.
+    pub fn after(kill: Option<Kill>) -> &'static str {
+        match kill {
+            Some(Kill::SetupTimeout) => " after its setup timeout",
+            Some(Kill::PerformTimeout) => " after its perform timeout",
+            _ => "",
+        }
+    }
 }
 
 /// Slot `i` is the worker that `Context::worker()` calls `i`. Everything here is the master's
