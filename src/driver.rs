@@ -74,6 +74,7 @@ impl<J: Job> World for Driver<'_, J> {
             strategy: self.config.strategy,
             timed: self.config.perform_timeout.is_some(),
             allow_threads: self.config.allow_threads,
+            pacing: self.config.pacing,
             beat,
             logger: self.logger,
             mask,

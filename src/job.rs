@@ -1,5 +1,7 @@
 //! What users implement, and what their code is told about where it runs.
 
+use std::time::Instant;
+
 /// The error type `setup` and `perform` return: anything that is an error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -37,7 +39,8 @@ pub trait Job {
         Ok(())
     }
 
-    /// Does one unit of work. An `Err` is logged and the loop goes on; a panic is logged and
+    /// Does one unit of work. An `Err` is logged and the loop goes on, after the perform
+    /// backoff ([`Master::perform_backoff`](crate::Master::perform_backoff)); a panic is logged and
     /// ends the process it ran in (the worker, or only the perform child when forking).
     fn perform(&mut self, ctx: &Context) -> Result<(), BoxError>;
 }
@@ -70,12 +73,27 @@ pub struct Context {
     worker: usize,
     iteration: u64,
     stop: bool,
+    scheduled: Option<Instant>,
 }
 
 impl Context {
     /// A context for worker slot `worker` and perform number `iteration`.
     pub fn new(worker: usize, iteration: u64) -> Self {
-        Context { worker, iteration, stop: false }
+        Context { worker, iteration, stop: false, scheduled: None }
+    }
+
+    /// The same context, with [`scheduled`](Context::scheduled) set to `at`.
+    pub fn with_scheduled(self, at: Instant) -> Self {
+        Context { scheduled: Some(at), ..self }
+    }
+
+    /// With [`Master::interval`](crate::Master::interval), when this perform was due on the
+    /// worker's fixed-rate schedule (within a few microseconds): the time a "every 30 s" job
+    /// is about, however late the perform actually started. After an overrun or a suspension
+    /// the schedule is re-anchored, and this is the actual start. `None` without an interval,
+    /// and in `setup`.
+    pub fn scheduled(&self) -> Option<Instant> {
+        self.scheduled
     }
 
     /// The same context, with [`stop_requested`](Context::stop_requested) forced to `yes`.

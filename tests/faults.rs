@@ -72,7 +72,12 @@ fn forking_perform_timeout() -> Outcome {
     let ev = Events::new("ftimeout");
     let probe = Probe::new(&ev).perform(Act::Hang);
     let master = spawn_master(&ev, || {
-        Master::new(probe).perform_timeout(300 * MS).stop_timeout(5 * SEC).logger(ev.logger()).run()
+        Master::new(probe)
+            .perform_timeout(300 * MS)
+            .no_perform_backoff()
+            .stop_timeout(5 * SEC)
+            .logger(ev.logger())
+            .run()
     });
     ev.wait("3 performs killed by the timeout", 10 * SEC, |ev| ev.count("perform 0 ") >= 4)?;
     let kills = ev.find("log ERROR worker 0 (pid");

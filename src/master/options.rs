@@ -64,6 +64,52 @@ impl<J: Job> Master<J> {
         self
     }
 
+    /// Paces each worker's performs at a fixed rate: a perform starts at most once per
+    /// `interval`, the first as soon as `setup` is done, each next one at the previous
+    /// scheduled start plus `interval`, so the schedule does not drift by the performs' own
+    /// length. A perform that overruns the interval is followed at once by the next, which
+    /// re-anchors the schedule (no burst to catch up) and logs one WARN line with the lateness;
+    /// the same after a suspension. The worker waits between performs (with the forking
+    /// strategy the worker, not a perform child), and a graceful stop ends the wait at once.
+    /// [`Context::scheduled`](crate::Context::scheduled) gives each perform its scheduled
+    /// start. Default: none, each perform starts when the last one ends. At least 10 ms and at
+    /// most a year.
+    ///
+    /// ```no_run
+    /// # use sisyphus::{BoxError, Context, Job, Master};
+    /// # use std::time::Duration;
+    /// struct Sweep;
+    /// impl Job for Sweep {
+    ///     fn perform(&mut self, _: &Context) -> Result<(), BoxError> {
+    ///         // Sweep a directory: runs every 30 s, however long it takes (up to 30 s).
+    ///         Ok(())
+    ///     }
+    /// }
+    /// Master::new(Sweep).interval(Duration::from_secs(30)).run()?;
+    /// # Ok::<(), sisyphus::Error>(())
+    /// ```
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.config.pacing.interval = Some(interval);
+        self
+    }
+
+    /// After a failed perform (an `Err`, a panic, or a perform child that exits non-zero or
+    /// is killed, by a perform timeout too), the worker waits `base` before the next one,
+    /// twice as long after each further failure in a row, up to `max`; the first success
+    /// ends the streak. With an [`interval`](Master::interval) the later of the two applies.
+    /// On by default: 100 ms doubling to 30 s. Each at least 10 ms and at most a year, `base`
+    /// at most `max`.
+    pub fn perform_backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.config.pacing.backoff = Some((base, max));
+        self
+    }
+
+    /// No wait after failed performs: the next one starts at once (the behaviour before the backoff existed).
+    pub fn no_perform_backoff(mut self) -> Self {
+        self.config.pacing.backoff = None;
+        self
+    }
+
     /// Lets `run` and `start_worker` fork although the process has other threads, and lets a
     /// forking worker fork performs although `setup` left threads running.
     ///

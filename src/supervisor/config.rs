@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::pace::Pacing;
 use crate::Error;
 
 /// The largest pool: the size of the shared heartbeat table, and far past what a machine's
@@ -25,6 +26,10 @@ pub const TIMEOUT_RETRY: Duration = Duration::from_secs(1);
 /// How long a worker told to end at once may take before its process group is SIGKILLed
 /// from outside. A worker that is not wedged ends within milliseconds.
 pub const FORCE_GRACE: Duration = Duration::from_secs(1);
+/// The first wait after a failed perform; it doubles with each further failure in a row.
+pub const PERFORM_BACKOFF_BASE: Duration = Duration::from_millis(100);
+/// The longest wait after failed performs.
+pub const PERFORM_BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How many workers the master forks between two looks at its signals.
 pub const FORK_BATCH: usize = 32;
 
@@ -50,6 +55,7 @@ pub struct Config {
     pub perform_timeout: Option<Duration>,
     pub max_restarts: Option<(u32, Duration)>,
     pub allow_threads: bool,
+    pub pacing: Pacing,
 }
 
 impl Default for Config {
@@ -62,6 +68,7 @@ impl Default for Config {
             perform_timeout: None,
             max_restarts: None,
             allow_threads: false,
+            pacing: Pacing { interval: None, backoff: Some((PERFORM_BACKOFF_BASE, PERFORM_BACKOFF_MAX)) },
         }
     }
 }
@@ -78,8 +85,14 @@ impl Config {
             ("setup_timeout", self.setup_timeout),
             ("perform_timeout", self.perform_timeout),
             ("max_restarts window", self.max_restarts.map(|(_, w)| w)),
+            ("interval", self.pacing.interval),
+            ("perform_backoff base", self.pacing.backoff.map(|(base, _)| base)),
+            ("perform_backoff max", self.pacing.backoff.map(|(_, max)| max)),
         ] {
             check_range(name, t)?;
+        }
+        if let Some((base, max)) = self.pacing.backoff.filter(|(base, max)| base > max) {
+            return bad(format!("perform_backoff base ({base:?}) is longer than its max ({max:?})"));
         }
         if let Some(p) = self.perform_timeout.filter(|&p| p > self.stop_timeout) {
             return bad(format!(

@@ -12,6 +12,7 @@
 mod config;
 mod event;
 mod exits;
+mod pace;
 mod slot;
 mod tick;
 mod timeouts;
@@ -23,7 +24,8 @@ use std::io;
 use std::time::Duration;
 
 pub use config::*;
-pub use event::{Cause, Ended, Event, ForkError, Then};
+pub use event::{Cause, Ended, Event, ForkError, Human, Then};
+pub use pace::{Pace, Pacing};
 pub use slot::{Kill, restart_delay};
 
 use crate::sys::{Exit, Exited, Pid, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};

@@ -6,10 +6,10 @@ mod signals;
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::beat::{Beat, WAKE};
-use crate::supervisor::{Strategy, restart_delay};
+use crate::supervisor::{Human, Pace, Pacing, Strategy, restart_delay};
 use crate::sys::{self, Pid, SIGINT, SIGTERM, SigSet};
 use crate::{Context, Job, Level, Logger};
 
@@ -35,6 +35,7 @@ pub struct Spec<'a> {
     /// A perform timeout is set: stamp each perform's start into the beat.
     pub timed: bool,
     pub allow_threads: bool,
+    pub pacing: Pacing,
     pub beat: &'a Beat,
     pub logger: &'a dyn Logger,
     /// The signal mask to go back to after the fork (the master blocked its signals for it).
@@ -155,12 +156,7 @@ impl Worker<'_, '_> {
     }
 
     fn simple_loop<J: Job>(&mut self, job: &mut J) {
-        let mut iteration = 0;
-        while self.go_on() {
-            let ctx = Context::new(self.w.slot, iteration);
-            perform::here(job, &ctx, self.w);
-            iteration += 1;
-        }
+        self.paced(|w, ctx| Some(perform::here(job, ctx, w.w)));
     }
 
     fn forking_loop<J: Job>(&mut self, job: &mut J) {
@@ -168,16 +164,40 @@ impl Worker<'_, '_> {
         let me = sys::getpid();
         // Made once here: a perform child should not pay for an allocation to name itself.
         let name = format!("sisyphus-p{}", self.w.slot);
+        self.paced(|w, ctx| match perform::in_child(job, ctx, w.w, &from_setup, me, &name, w.armed) {
+            Ok(succeeded) => {
+                w.fork_works();
+                Some(succeeded)
+            }
+            Err(e) => {
+                w.fork_failed(&e);
+                None
+            }
+        });
+    }
+
+    /// Runs `perform` until asked to stop, each start paced by the interval and the failure
+    /// backoff; `perform` says whether it succeeded, or `None` if it could not run at all.
+    fn paced(&mut self, mut perform: impl FnMut(&mut Self, &Context) -> Option<bool>) {
+        let mut pace = Pace::new(self.w.pacing, sys::now());
         let mut iteration = 0;
         while self.go_on() {
-            let ctx = Context::new(self.w.slot, iteration);
-            match perform::in_child(job, &ctx, self.w, &from_setup, me, &name, self.armed) {
-                Ok(_) => self.fork_works(),
-                Err(e) => {
-                    self.fork_failed(&e);
-                    continue;
-                }
+            let now = sys::now();
+            if pace.due() > now {
+                self.idle(pace.due() - now);
+                continue;
             }
+            let start = pace.start(now);
+            if let Some(late) = start.late {
+                let (slot, late) = (self.w.slot, Human(late));
+                self.w.log(Level::Warn, format_args!("worker {slot}: perform started {late} late (the last one overran the interval, or the worker was suspended)"));
+            }
+            let mut ctx = Context::new(self.w.slot, iteration);
+            if self.w.pacing.interval.is_some() {
+                ctx = ctx.with_scheduled(Instant::now() - (now - start.scheduled));
+            }
+            let Some(succeeded) = perform(self, &ctx) else { continue };
+            pace.finished(succeeded, sys::now());
             iteration += 1;
         }
     }

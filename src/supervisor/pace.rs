@@ -1,0 +1,188 @@
+//! When a worker starts its next perform: fixed-rate pacing on an interval, and backoff after
+//! failed performs. Plain arithmetic on the monotonic clock; the worker waits and performs.
+
+use std::time::Duration;
+
+use super::slot::doubling;
+
+/// How a worker paces its performs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pacing {
+    /// At most one perform start per interval, on a fixed schedule.
+    pub interval: Option<Duration>,
+    /// After consecutive failed performs, wait `base` doubled per further failure, up to
+    /// `max`.
+    pub backoff: Option<(Duration, Duration)>,
+}
+
+/// A perform about to start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Start {
+    /// When it was due on the schedule (its actual start when there is no interval, or when
+    /// the schedule was re-anchored).
+    pub scheduled: Duration,
+    /// It starts this late against the schedule, because the last perform overran the
+    /// interval or the worker was suspended: the schedule is re-anchored to now.
+    pub late: Option<Duration>,
+}
+
+/// One worker's schedule.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    pacing: Pacing,
+    /// The scheduled start of the next perform.
+    next: Duration,
+    /// No perform starts before this (backoff).
+    not_before: Duration,
+    /// Failed performs in a row.
+    failures: u32,
+    /// The last perform ended after the next one was due.
+    overran: bool,
+}
+
+impl Pace {
+    /// A schedule whose first perform is due at `first`.
+    pub fn new(pacing: Pacing, first: Duration) -> Self {
+        Pace { pacing, next: first, not_before: first, failures: 0, overran: false }
+    }
+
+    /// When the next perform may start: its scheduled time, or the end of a backoff if later.
+    pub fn due(&self) -> Duration {
+        self.next.max(self.not_before)
+    }
+
+    /// A perform starts at `now` (at or after `due`). If the last perform overran the
+    /// interval, or the worker is a whole interval late (it was suspended), the schedule is
+    /// re-anchored at `now`, so nothing bursts to catch up; a delay the backoff imposed
+    /// re-anchors it silently. Smaller lateness (scheduling noise) keeps the schedule, so it
+    /// does not drift.
+    pub fn start(&mut self, now: Duration) -> Start {
+        let Some(interval) = self.pacing.interval else {
+            return Start { scheduled: now, late: None };
+        };
+        let late = now.saturating_sub(self.next);
+        let start = if self.not_before > self.next {
+            Start { scheduled: now, late: None }
+        } else if self.overran || late >= interval {
+            Start { scheduled: now, late: Some(late) }
+        } else {
+            Start { scheduled: self.next, late: None }
+        };
+        self.next = start.scheduled + interval;
+        self.overran = false;
+        start
+    }
+
+    /// The perform finished at `now`, successfully or not; returns the backoff now imposed,
+    /// if any.
+    pub fn finished(&mut self, succeeded: bool, now: Duration) -> Option<Duration> {
+        self.overran = self.pacing.interval.is_some() && now > self.next;
+        if succeeded {
+            self.failures = 0;
+            return None;
+        }
+        let (base, max) = self.pacing.backoff?;
+        self.failures = self.failures.saturating_add(1);
+        let delay = doubling(self.failures, base, max);
+        self.not_before = now + delay;
+        Some(delay)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn paced(interval: u64, backoff: Option<(u64, u64)>) -> Pace {
+        let backoff = backoff.map(|(b, m)| (ms(b), ms(m)));
+        Pace::new(Pacing { interval: Some(ms(interval)), backoff }, ms(1000))
+    }
+
+    #[test]
+    fn fixed_rate_does_not_drift_with_perform_time_or_wake_up_noise() {
+        let mut p = paced(100, None);
+        for k in 0..10u64 {
+            let due = p.due();
+            assert_eq!(due, ms(1000 + 100 * k));
+            // Woken 0.3 ms late, the perform takes 40 ms.
+            let start = p.start(due + Duration::from_micros(300));
+            assert_eq!(start, Start { scheduled: due, late: None });
+            assert_eq!(p.finished(true, due + ms(40)), None);
+        }
+    }
+
+    #[test]
+    fn an_overrun_starts_at_once_warns_once_and_re_anchors() {
+        let mut p = paced(100, None);
+        p.start(ms(1000));
+        p.finished(true, ms(1250));
+        assert_eq!(p.due(), ms(1100), "due at once");
+        assert_eq!(p.start(ms(1250)), Start { scheduled: ms(1250), late: Some(ms(150)) });
+        p.finished(true, ms(1260));
+        assert_eq!(p.due(), ms(1350), "re-anchored, no burst");
+        assert_eq!(p.start(ms(1350)).late, None);
+    }
+
+    #[test]
+    fn a_small_overrun_also_re_anchors() {
+        let mut p = paced(100, None);
+        p.start(ms(1000));
+        p.finished(true, ms(1101));
+        assert_eq!(p.start(ms(1101)), Start { scheduled: ms(1101), late: Some(ms(1)) });
+        assert_eq!(p.due(), ms(1201));
+    }
+
+    #[test]
+    fn a_suspension_gives_one_perform_at_once_then_re_anchors() {
+        let mut p = paced(100, None);
+        p.start(ms(1000));
+        p.finished(true, ms(1010));
+        // Stopped while waiting for 1100; resumed at 1730.
+        assert_eq!(p.start(ms(1730)), Start { scheduled: ms(1730), late: Some(ms(630)) });
+        p.finished(true, ms(1740));
+        assert_eq!(p.due(), ms(1830));
+    }
+
+    #[test]
+    fn failures_back_off_doubling_to_the_cap_and_a_success_resets() {
+        let mut p = Pace::new(Pacing { interval: None, backoff: Some((ms(100), ms(300))) }, ms(0));
+        let mut now = ms(0);
+        for want in [100, 200, 300, 300] {
+            assert_eq!(p.start(now).late, None);
+            assert_eq!(p.finished(false, now), Some(ms(want)));
+            assert_eq!(p.due(), now + ms(want));
+            now = p.due();
+        }
+        p.start(now);
+        assert_eq!(p.finished(true, now), None);
+        assert_eq!(p.due(), now, "no wait after a success");
+        assert_eq!(p.finished(false, now), Some(ms(100)), "the streak starts again");
+    }
+
+    #[test]
+    fn with_an_interval_the_later_of_schedule_and_backoff_applies_silently() {
+        let mut p = paced(100, Some((50, 1000)));
+        p.start(ms(1000));
+        p.finished(false, ms(1010));
+        assert_eq!(p.due(), ms(1100), "the schedule is later than 50 ms of backoff");
+        p.start(ms(1100));
+        p.finished(false, ms(1110));
+        p.start(ms(1200));
+        p.finished(false, ms(1210));
+        assert_eq!(p.due(), ms(1410), "200 ms of backoff is later than the schedule");
+        assert_eq!(p.start(ms(1410)), Start { scheduled: ms(1410), late: None });
+        assert_eq!(p.due(), ms(1510));
+    }
+
+    #[test]
+    fn without_backoff_failures_do_not_wait() {
+        let mut p = Pace::new(Pacing::default(), ms(0));
+        p.start(ms(0));
+        assert_eq!(p.finished(false, ms(5)), None);
+        assert_eq!(p.due(), ms(0));
+    }
+}

@@ -1,0 +1,187 @@
+//! Cron-like loops: fixed-rate pacing on an interval, and backoff after failed performs.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use sisyphus::{BoxError, Context, Job, Master, Strategy};
+use support::*;
+
+const MS: Duration = Duration::from_millis(1);
+const SEC: Duration = Duration::from_secs(1);
+
+fn main() {
+    run_scenarios(&[
+        ("forking_interval_paces_without_drift", || no_drift(Strategy::Forking)),
+        ("simple_interval_paces_without_drift", || no_drift(Strategy::Simple)),
+        ("an_overrun_warns_once_and_re_anchors", overrun),
+        ("a_suspended_worker_performs_once_then_re_anchors", suspension),
+        ("forking_graceful_stop_ends_the_interval_wait_at_once", || stop_while_waiting(Strategy::Forking)),
+        ("simple_graceful_stop_ends_the_interval_wait_at_once", || stop_while_waiting(Strategy::Simple)),
+        ("forking_failed_performs_back_off_and_a_success_resets", || backoff(Strategy::Forking)),
+        ("simple_failed_performs_back_off_and_a_success_resets", || backoff(Strategy::Simple)),
+        ("no_perform_backoff_retries_at_once", no_backoff),
+        ("pacing_settings_are_checked", bad_settings),
+    ]);
+}
+
+/// Records `start ITER LATE_US` (lateness against `Context::scheduled`), sleeps `work(iter)`,
+/// then fails while `iter < failing`.
+struct Paced {
+    ev: Events,
+    work: fn(u64) -> Duration,
+    failing: u64,
+}
+
+impl Job for Paced {
+    fn perform(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        let late = ctx.scheduled().map_or(-1, |s| Instant::now().duration_since(s).as_micros() as i64);
+        self.ev.add(&format!("start {} {late}", ctx.iteration()));
+        let end = Instant::now() + (self.work)(ctx.iteration());
+        while Instant::now() < end && !ctx.stop_requested() {
+            std::thread::sleep(end - Instant::now());
+        }
+        if ctx.iteration() < self.failing { Err("failing on purpose".into()) } else { Ok(()) }
+    }
+}
+
+/// Within 25 ms: far more than scheduling noise, far less than a period.
+fn near(ms: f64, want: f64) -> bool {
+    (ms - want).abs() < 25.0
+}
+
+fn paced(ev: &Events, work: fn(u64) -> Duration, failing: u64) -> Paced {
+    Paced { ev: ev.clone(), work, failing }
+}
+
+/// Start times in ms since the first start, by iteration.
+fn starts(ev: &Events) -> Vec<f64> {
+    let stamps: Vec<u64> = ev.stamped().into_iter().filter(|(_, l)| l.starts_with("start ")).map(|(t, _)| t).collect();
+    stamps.iter().map(|t| (t - stamps[0]) as f64 / 1e6).collect()
+}
+
+fn no_drift(strategy: Strategy) -> Outcome {
+    let ev = Events::new("drift");
+    let job = paced(&ev, |_| 30 * MS, 0);
+    let master = spawn_master(&ev, || Master::new(job).strategy(strategy).interval(100 * MS).logger(ev.logger()).run());
+    ev.wait("8 performs", 10 * SEC, |ev| ev.count("start ") >= 8)?;
+    let s = starts(&ev);
+    // Each start k is due at k x 100 ms after the first, whatever the 30 ms performs add.
+    for (k, t) in s.iter().enumerate().take(8) {
+        ensure!(near(*t, 100.0 * k as f64), "start {k} at {t:.1} ms: {s:?}");
+    }
+    let lates: Vec<i64> = ev.find("start ").iter().filter_map(|w| w.get(2)?.parse().ok()).collect();
+    ensure!(lates.iter().all(|&us| (0..20_000).contains(&us)), "lateness against scheduled (µs): {lates:?}");
+    ensure!(!ev.has("late ("), "a WARN for scheduling noise: {:?}", ev.lines());
+    println!("       start 7 at {:.2} ms (due 700); lateness p-max {} µs", s[7], lates.iter().max().unwrap_or(&0));
+    stop_and_check(&ev, master).map(drop)
+}
+
+fn overrun() -> Outcome {
+    let ev = Events::new("overrun");
+    let job = paced(&ev, |i| if i == 2 { 250 * MS } else { 10 * MS }, 0);
+    let master = spawn_master(&ev, || Master::new(job).interval(100 * MS).logger(ev.logger()).run());
+    ev.wait("6 performs", 10 * SEC, |ev| ev.count("start ") >= 6)?;
+    let s = starts(&ev);
+    // 2 ran from 200 to 450: 3 starts at once, then the schedule counts from there.
+    ensure!((450.0..480.0).contains(&s[3]), "start 3 at {:.1} ms: {s:?}", s[3]);
+    ensure!(near(s[4] - s[3], 100.0) && near(s[5] - s[4], 100.0), "no re-anchor: {s:?}");
+    let warns: Vec<String> =
+        ev.lines().into_iter().filter(|l| l.starts_with("log WARN") && l.contains("late")).collect();
+    ensure!(warns.len() == 1 && warns[0].contains("perform started 1"), "{warns:?}");
+    println!("       overrun of 150 ms: next start at {:.1} ms, then {:.1} ms later; {}", s[3], s[4] - s[3], warns[0]);
+    stop_and_check(&ev, master).map(drop)
+}
+
+fn suspension() -> Outcome {
+    let ev = Events::new("suspend");
+    let job = paced(&ev, |_| 5 * MS, 0);
+    let master =
+        spawn_master(&ev, || Master::new(job).strategy(Strategy::Simple).interval(100 * MS).logger(ev.logger()).run());
+    ev.wait("3 performs", 10 * SEC, |ev| ev.count("start ") >= 3)?;
+    let worker = live_children(master).first().copied().ok_or("no worker")?;
+    let before = ev.count("start ");
+    kill(worker, libc::SIGSTOP);
+    // The suspension itself: half a second, i.e. five missed periods.
+    std::thread::sleep(500 * MS);
+    kill(worker, libc::SIGCONT);
+    let resumed = mono_ns();
+    ev.wait("the perform after the resume", 5 * SEC, |ev| ev.count("start ") > before + 1)?;
+    let after: Vec<u64> =
+        ev.stamped().into_iter().filter(|(t, l)| l.starts_with("start ") && *t >= resumed).map(|(t, _)| t).collect();
+    ensure!(after.len() >= 2, "{after:?}");
+    let first_ms = (after[0] - resumed) as f64 / 1e6;
+    let gap_ms = (after[1] - after[0]) as f64 / 1e6;
+    let prompt = first_ms < 30.0;
+    ensure!(prompt, "first perform {first_ms:.1} ms after the resume");
+    ensure!(near(gap_ms, 100.0), "no burst: the next one {gap_ms:.1} ms later");
+    ensure!(ev.has("late (the last one overran"), "the late start not logged");
+    println!("       after SIGCONT: one perform at {first_ms:.1} ms, the next {gap_ms:.1} ms later");
+    stop_and_check(&ev, master).map(drop)
+}
+
+fn stop_while_waiting(strategy: Strategy) -> Outcome {
+    let ev = Events::new("idlestop");
+    let job = paced(&ev, |_| Duration::ZERO, 0);
+    let master =
+        spawn_master(&ev, || Master::new(job).strategy(strategy).interval(3600 * SEC).logger(ev.logger()).run());
+    ev.wait("the first perform", 10 * SEC, |ev| ev.count("start ") == 1)?;
+    // Let the worker settle into its hour-long wait.
+    std::thread::sleep(50 * MS);
+    let t0 = Instant::now();
+    kill(master, libc::SIGINT);
+    let code = wait_exit(master, 10 * SEC)?;
+    let took = t0.elapsed();
+    ensure!(code == 0 && ev.has("run ok killed=0"), "exit {code}: {:?}", ev.lines());
+    ensure!(took < SEC, "the stop took {took:?} with the worker in a 1 h wait");
+    println!("       worker idle in a 1 h interval: stopped in {:.1} ms", took.as_secs_f64() * 1e3);
+    assert_nothing_left(&ev, master)
+}
+
+fn backoff(strategy: Strategy) -> Outcome {
+    let ev = Events::new("backoff");
+    let job = paced(&ev, |_| Duration::ZERO, 4);
+    let master = spawn_master(&ev, || {
+        Master::new(job).strategy(strategy).perform_backoff(50 * MS, 200 * MS).logger(ev.logger()).run()
+    });
+    ev.wait("7 performs", 10 * SEC, |ev| ev.count("start ") >= 7)?;
+    let s = starts(&ev);
+    let gaps: Vec<f64> = s.windows(2).map(|w| w[1] - w[0]).take(6).collect();
+    // Failures 0-3 wait 50, 100, 200 (the cap), 200 ms; then 4 succeeds and 5 follows at once.
+    for (gap, want) in gaps.iter().zip([50.0, 100.0, 200.0, 200.0, 0.0, 0.0]) {
+        ensure!(*gap >= want - 2.0 && *gap < want + 60.0, "gaps {gaps:?} ms, want 50, 100, 200, 200, 0, 0");
+    }
+    ensure!(setup_count(&ev) <= 1, "the worker was replaced");
+    println!("       gaps after failures: {:?} ms", gaps.iter().map(|g| g.round()).collect::<Vec<_>>());
+    stop_and_check(&ev, master).map(drop)
+}
+
+fn setup_count(ev: &Events) -> usize {
+    ev.count("log INFO worker 0 started")
+}
+
+fn no_backoff() -> Outcome {
+    let ev = Events::new("nobackoff");
+    let job = paced(&ev, |_| Duration::ZERO, u64::MAX);
+    let master = spawn_master(&ev, || {
+        Master::new(job).strategy(Strategy::Simple).no_perform_backoff().logger(ev.logger()).run()
+    });
+    let t0 = Instant::now();
+    ev.wait("20 failed performs", 10 * SEC, |ev| ev.count("start ") >= 20)?;
+    ensure!(t0.elapsed() < 2 * SEC, "20 performs took {:?} without backoff", t0.elapsed());
+    stop_and_check(&ev, master).map(drop)
+}
+
+fn bad_settings() -> Outcome {
+    for (name, master) in [
+        ("interval 5 ms", Master::new(paced(&Events::new("bad1"), |_| MS, 0)).interval(5 * MS)),
+        ("backoff base > max", Master::new(paced(&Events::new("bad2"), |_| MS, 0)).perform_backoff(SEC, 100 * MS)),
+    ] {
+        let ev = Events::new("badrun");
+        let pid = spawn_master(&ev, move || master.run());
+        let code = wait_exit(pid, 10 * SEC)?;
+        ensure!(code == 2 && ev.has("run err "), "{name}: {:?}", ev.lines());
+        ensure!(!ev.has("start "), "{name}: a perform ran");
+    }
+    Ok(())
+}
