@@ -24,6 +24,8 @@ const NOTE_LEN: usize = 200;
 pub struct Beat {
     // Written by the worker.
     ready: AtomicBool,
+    /// The worker ran its `max_performs` and is ending to be replaced.
+    recycled: AtomicBool,
     /// The worker is (about to be) blocked in a wait with [`WAKE`] blocked: only then does the
     /// master signal it, so a worker running user code is never signalled to stop.
     waiting: AtomicBool,
@@ -36,6 +38,8 @@ pub struct Beat {
     // Written by the master (`stop` also by the worker, on a TERM or INT of its own).
     stop: AtomicBool,
     force: AtomicBool,
+    /// Reopen the log before the next perform (USR1).
+    reopen: AtomicBool,
     /// The `perform_started` of the perform to kill, or 0.
     kill_perform: AtomicU64,
 }
@@ -57,7 +61,8 @@ impl Beat {
 
     /// Clears the record for a worker about to be forked.
     pub fn reset(&self) {
-        for flag in [&self.ready, &self.waiting, &self.reported, &self.stop, &self.force] {
+        for flag in [&self.ready, &self.recycled, &self.waiting, &self.reported, &self.stop, &self.force, &self.reopen]
+        {
             flag.store(false, SeqCst);
         }
         self.perform_started.store(0, SeqCst);
@@ -69,6 +74,22 @@ impl Beat {
     pub fn ask_to_stop(&self) -> bool {
         self.stop.store(true, SeqCst);
         self.waiting.load(SeqCst)
+    }
+
+    /// Asks the worker to reopen its log before its next perform; true if it must be woken.
+    pub fn ask_to_reopen(&self) -> bool {
+        self.reopen.store(true, SeqCst);
+        self.waiting.load(SeqCst)
+    }
+
+    /// In the worker: takes a request to reopen the log.
+    pub fn take_reopen(&self) -> bool {
+        self.reopen.swap(false, SeqCst)
+    }
+
+    /// In the worker, about to wait: whether a reopen is pending (it ends the wait).
+    pub fn reopen_requested(&self) -> bool {
+        self.reopen.load(SeqCst)
     }
 
     /// Tells the worker to kill what it runs and end itself.
@@ -87,6 +108,7 @@ impl Beat {
         let started = self.perform_started.load(Relaxed);
         Heartbeat {
             ready: self.ready.load(Relaxed),
+            recycled: self.recycled.load(SeqCst),
             perform_started: (started != 0).then(|| Duration::from_nanos(started)),
         }
     }
@@ -103,6 +125,11 @@ impl Beat {
     /// `setup` returned `Ok`.
     pub fn set_ready(&self) {
         self.ready.store(true, SeqCst);
+    }
+
+    /// The worker ran its `max_performs` and ends to be replaced.
+    pub fn set_recycled(&self) {
+        self.recycled.store(true, SeqCst);
     }
 
     /// A perform started at `started`, or (`None`) none is running.

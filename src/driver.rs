@@ -5,7 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use crate::beat::{Beats, WAKE};
-use crate::supervisor::{Config, Event, ForkError, Heartbeat, Signals, Supervisor, World};
+use crate::supervisor::{Config, Event, ForkError, Heartbeat, Signals, Supervisor, World, recycle_limit};
 use crate::sys::{self, Action, Exit, Exited, MasterSignals, Pending, Pid, SigSet};
 use crate::worker::{self, Spec};
 use crate::{Job, Logger};
@@ -75,6 +75,7 @@ impl<J: Job> World for Driver<'_, J> {
             timed: self.config.perform_timeout.is_some(),
             allow_threads: self.config.allow_threads,
             pacing: self.config.pacing,
+            max_performs: self.config.max_performs.map(|n| recycle_limit(n, sys::now().as_nanos() as u64)),
             beat,
             logger: self.logger,
             mask,
@@ -116,6 +117,16 @@ impl<J: Job> World for Driver<'_, J> {
 
     fn kill_perform(&mut self, slot: usize, pid: Pid, started: Duration) {
         if self.beats.get(slot).request_kill(started) {
+            let _ = sys::kill(pid, WAKE);
+        }
+    }
+
+    fn reopen_log(&mut self) {
+        let _ = catch_unwind(AssertUnwindSafe(|| self.logger.reopen()));
+    }
+
+    fn ask_to_reopen(&mut self, slot: usize, pid: Pid) {
+        if self.beats.get(slot).ask_to_reopen() {
             let _ = sys::kill(pid, WAKE);
         }
     }

@@ -13,7 +13,8 @@
 //! | `TTIN` | one worker more |
 //! | `TTOU` | one worker fewer (never below 0): the highest slot is stopped gracefully and not replaced |
 //! | `CHLD` | reap; replace workers that died unasked |
-//! | `HUP`, `USR1`, `USR2`, `WINCH` | logged and ignored; `PIPE` ignored |
+//! | `USR1` | reopen the logs: the master's first, then each worker's between two performs |
+//! | `HUP`, `USR2`, `WINCH` | logged and ignored; `PIPE` ignored |
 //!
 //! ```no_run
 //! use sisyphus::{BoxError, Context, Job, Master};
@@ -72,6 +73,7 @@ mod worker;
 
 pub use error::{Error, Shutdown};
 pub use job::{BoxError, Context, Job};
+pub use log::FileLogger;
 pub use log::{Level, Logger, NullLogger, StderrLogger};
 pub use master::Master;
 pub use supervisor::Strategy;

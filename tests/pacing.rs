@@ -4,7 +4,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use sisyphus::{BoxError, Context, Job, Master, Strategy};
+use sisyphus::{BoxError, Context, FileLogger, Job, Master, Strategy};
 use support::*;
 
 const MS: Duration = Duration::from_millis(1);
@@ -22,10 +22,13 @@ fn main() {
         ("simple_failed_performs_back_off_and_a_success_resets", || backoff(Strategy::Simple)),
         ("no_perform_backoff_retries_at_once", no_backoff),
         ("pacing_settings_are_checked", bad_settings),
+        ("max_performs_recycles_without_backoff_or_a_death", recycling),
+        ("forking_usr1_reopens_the_log_file_master_first_then_workers", || usr1_rotation(Strategy::Forking)),
+        ("simple_usr1_reopens_the_log_file_master_first_then_workers", || usr1_rotation(Strategy::Simple)),
     ]);
 }
 
-/// Records `start ITER LATE_US` (lateness against `Context::scheduled`), sleeps `work(iter)`,
+/// Records `start ITER LATE_US PID` (lateness against `Context::scheduled`), sleeps `work(iter)`,
 /// then fails while `iter < failing`.
 struct Paced {
     ev: Events,
@@ -36,7 +39,7 @@ struct Paced {
 impl Job for Paced {
     fn perform(&mut self, ctx: &Context) -> Result<(), BoxError> {
         let late = ctx.scheduled().map_or(-1, |s| Instant::now().duration_since(s).as_micros() as i64);
-        self.ev.add(&format!("start {} {late}", ctx.iteration()));
+        self.ev.add(&format!("start {} {late} {}", ctx.iteration(), getpid()));
         let end = Instant::now() + (self.work)(ctx.iteration());
         while Instant::now() < end && !ctx.stop_requested() {
             std::thread::sleep(end - Instant::now());
@@ -184,4 +187,83 @@ fn bad_settings() -> Outcome {
         ensure!(!ev.has("start "), "{name}: a perform ran");
     }
     Ok(())
+}
+
+fn recycling() -> Outcome {
+    let ev = Events::new("recycle");
+    let job = paced(&ev, |_| MS, 0);
+    let master = spawn_master(&ev, || {
+        let m = Master::new(job).workers(2).strategy(Strategy::Simple).max_performs(8);
+        m.max_restarts(1, 60 * SEC).logger(ev.logger()).run()
+    });
+    let recycled = |ev: &Events| ev.lines().into_iter().filter(|l| l.contains("(max_performs): replacing it")).count();
+    ev.wait("6 recycles", 10 * SEC, |ev| recycled(ev) >= 6)?;
+    let lines = ev.lines();
+    ensure!(
+        !ev.has("died") && !ev.has("restarting in") && !ev.has("giving up") && !ev.has("ended unasked"),
+        "{lines:?}"
+    );
+    // Performs per worker (simple strategy: the worker's pid), for the workers recycled.
+    let mut performs = std::collections::HashMap::<String, u64>::new();
+    for l in lines.iter().filter(|l| l.starts_with("start ")) {
+        *performs.entry(l.split_whitespace().nth(3).unwrap_or("").to_string()).or_default() += 1;
+    }
+    let mut counts = Vec::new();
+    for (i, l) in lines.iter().enumerate().filter(|(_, l)| l.contains("(max_performs): replacing it")) {
+        let pid = l.split("(pid ").nth(1).and_then(|t| t.split(')').next()).unwrap_or("");
+        counts.push(performs.get(pid).copied().unwrap_or(0));
+        // The replacement starts in the same turn: the next line of the master's is its start.
+        let slot = l.split_whitespace().nth(3).unwrap_or("?");
+        let started = format!("log INFO worker {slot} started");
+        ensure!(
+            lines[i + 1..].iter().find(|m| m.starts_with("log ")).is_some_and(|m| m.starts_with(&started)),
+            "{lines:?}"
+        );
+    }
+    ensure!(counts.iter().all(|c| (8..=10).contains(c)), "performs per recycled worker: {counts:?}");
+    println!("       performs per recycled worker (max_performs 8): {counts:?}");
+    stop_and_check(&ev, master).map(drop)
+}
+
+/// A log file rotated under the master: renamed away, then USR1. The master's line about it
+/// is the first in the new file, each worker follows between two performs (every perform
+/// fails, so each logs a line), and nothing more goes to the old file.
+fn usr1_rotation(strategy: Strategy) -> Outcome {
+    let ev = Events::new("usr1");
+    let path = std::env::temp_dir().join(format!("sisyphus-test-{}-usr1.log", getpid()));
+    let old = path.with_extension("log.1");
+    let _ = std::fs::remove_file(&path);
+    let job = paced(&ev, |_| Duration::ZERO, u64::MAX);
+    let log_path = path.clone();
+    let master = spawn_master(&ev, move || {
+        let logger = FileLogger::new(&log_path).map_err(|e| sisyphus::Error::Io("log file", e))?;
+        let m = Master::new(job).workers(2).strategy(strategy).interval(20 * MS).no_perform_backoff();
+        m.logger(logger).run()
+    });
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    let failed_in =
+        |text: &str, slot: usize| text.lines().any(|l| l.contains(&format!("worker {slot}: perform failed")));
+    wait_for("both workers logging", 10 * SEC, || {
+        (failed_in(&read(&path), 0) && failed_in(&read(&path), 1)).then_some(())
+    })?;
+    std::fs::rename(&path, &old).map_err(|e| e.to_string())?;
+    kill(master, libc::SIGUSR1);
+    wait_for("both workers in the new file", 5 * SEC, || {
+        let new = read(&path);
+        (failed_in(&new, 0) && failed_in(&new, 1)).then_some(())
+    })?;
+    let new = read(&path);
+    let first = new.lines().next().unwrap_or("");
+    ensure!(first.contains("USR1: log reopened; 2 workers"), "first line of the new file: {first}");
+    let old_len = read(&old).len();
+    // Several 20 ms periods: the old file must not grow any more.
+    std::thread::sleep(200 * MS);
+    ensure!(read(&old).len() == old_len, "lines still go to the rotated file");
+    ensure!(new.lines().all(|l| !l.contains("dropped")), "lines were dropped: {new}");
+    let _ = (std::fs::remove_file(&path), std::fs::remove_file(&old));
+    // The log file's descriptor is the master's own: stop it without the descriptor count.
+    kill(master, libc::SIGINT);
+    let code = wait_exit(master, 10 * SEC)?;
+    ensure!(code == 0 && ev.has("run ok killed=0"), "exit {code}: {:?}", ev.lines());
+    assert_nothing_left(&ev, master)
 }

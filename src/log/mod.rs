@@ -1,5 +1,6 @@
-//! Logging: a one-method trait, a stderr logger that never blocks, and a silent one.
+//! Logging: the trait, a stderr logger and a file logger that never block, and a silent one.
 
+mod file;
 mod line;
 
 use std::fmt;
@@ -7,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::sys::{self, WriteOutcome};
+pub use file::FileLogger;
 use line::Line;
 
 /// How serious a log line is, most serious first: `Error < Warn < Info < Debug`.
@@ -60,6 +62,15 @@ impl fmt::Display for Level {
 pub trait Logger {
     /// Records one event.
     fn log(&self, level: Level, args: fmt::Arguments<'_>);
+
+    /// Reopens whatever the logger writes to, on request; the default does nothing. Like
+    /// [`log`](Logger::log), it must not block.
+    ///
+    /// A logger that appends to a file opens its path again here, so that after a log rotation
+    /// (the file renamed away, then `reopen`) new lines go to a fresh file at the path while
+    /// the renamed one keeps the old lines: see [`FileLogger`]. Each process reopens its own
+    /// descriptors; a forked process keeps writing where it did until it is asked to.
+    fn reopen(&self) {}
 }
 
 impl<F: Fn(Level, fmt::Arguments<'_>)> Logger for F {

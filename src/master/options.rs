@@ -110,6 +110,17 @@ impl<J: Job> Master<J> {
         self
     }
 
+    /// Recycles each worker after it has run about `n` performs: it finishes its last one,
+    /// drops its job and exits cleanly, and the master replaces it at once (`setup` runs
+    /// again). That is not a death: no backoff, no ERROR line, and it does not count toward
+    /// [`max_restarts`](Master::max_restarts). So that workers started together do not all
+    /// recycle at the same moment, each worker draws its own limit at random between `n` and
+    /// `n + n/4` (as gunicorn's `max_requests_jitter`). Default: none. At least 1.
+    pub fn max_performs(mut self, n: u64) -> Self {
+        self.config.max_performs = Some(n);
+        self
+    }
+
     /// Lets `run` and `start_worker` fork although the process has other threads, and lets a
     /// forking worker fork performs although `setup` left threads running.
     ///

@@ -30,6 +30,9 @@ pub const FORCE_GRACE: Duration = Duration::from_secs(1);
 pub const PERFORM_BACKOFF_BASE: Duration = Duration::from_millis(100);
 /// The longest wait after failed performs.
 pub const PERFORM_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A worker's `max_performs` limit is drawn between n and n + n / `RECYCLE_SPREAD`, so that
+/// workers started together do not all recycle at once.
+pub const RECYCLE_SPREAD: u64 = 4;
 /// How many workers the master forks between two looks at its signals.
 pub const FORK_BATCH: usize = 32;
 
@@ -56,6 +59,7 @@ pub struct Config {
     pub max_restarts: Option<(u32, Duration)>,
     pub allow_threads: bool,
     pub pacing: Pacing,
+    pub max_performs: Option<u64>,
 }
 
 impl Default for Config {
@@ -69,6 +73,7 @@ impl Default for Config {
             max_restarts: None,
             allow_threads: false,
             pacing: Pacing { interval: None, backoff: Some((PERFORM_BACKOFF_BASE, PERFORM_BACKOFF_MAX)) },
+            max_performs: None,
         }
     }
 }
@@ -90,6 +95,9 @@ impl Config {
             ("perform_backoff max", self.pacing.backoff.map(|(_, max)| max)),
         ] {
             check_range(name, t)?;
+        }
+        if self.max_performs == Some(0) {
+            return bad("max_performs(0): a worker must be allowed at least one perform".into());
         }
         if let Some((base, max)) = self.pacing.backoff.filter(|(base, max)| base > max) {
             return bad(format!("perform_backoff base ({base:?}) is longer than its max ({max:?})"));

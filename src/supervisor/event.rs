@@ -90,6 +90,16 @@ pub enum Event<'a> {
         kill: Option<Kill>,
         then: Then,
     },
+    /// USR1: the master reopened its log and asked the workers to.
+    Reopened {
+        workers: usize,
+    },
+    /// A worker ran its `max_performs` and ended, to be replaced at once.
+    Recycled {
+        slot: usize,
+        pid: Pid,
+        uptime: Duration,
+    },
     Scaling {
         from: usize,
         to: usize,
@@ -215,6 +225,12 @@ impl fmt::Display for Event<'_> {
                 } else {
                     write!(f, "worker {slot} (pid {pid}) failed to start: {}{why}; {then}", Ended(exit))
                 }
+            }
+            Event::Reopened { workers } => {
+                write!(f, "USR1: log reopened; {} to reopen theirs between performs", Workers(workers))
+            }
+            Event::Recycled { slot, pid, uptime } => {
+                write!(f, "worker {slot} (pid {pid}) recycled after {} (max_performs): replacing it", Human(uptime))
             }
             Event::Scaling { from, to } => write!(f, "scaling from {from} to {}", Workers(to)),
             Event::ScalingLimit { max } => write!(f, "TTIN ignored past the limit of {max} workers"),

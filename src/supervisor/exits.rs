@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{Cause, Event, Failure, Kill, Supervisor, Then, World};
+use super::{Cause, Event, Failure, Kill, Slot, Supervisor, Then, World};
 use crate::sys::{Exit, Exited, Pid};
 
 impl Supervisor {
@@ -46,7 +46,8 @@ impl Supervisor {
     /// Classifies an exit: stopped as asked, or ended unasked (then backoff, the restart limit,
     /// and a replacement if the slot is still wanted).
     pub(super) fn on_exit(&mut self, i: usize, pid: Pid, exit: Exit, now: Duration, world: &mut impl World) {
-        let came_up = world.heartbeat(i).ready;
+        let beat = world.heartbeat(i);
+        let came_up = beat.ready;
         let s = &mut self.slots[i];
         let uptime = now.saturating_sub(s.started);
         let kill = s.kill_reason();
@@ -54,6 +55,11 @@ impl Supervisor {
             s.clear();
             let forced = kill.is_some_and(Kill::ends_a_stop);
             return world.log(&Event::Stopped { slot: i, pid, exit, forced });
+        }
+        if beat.recycled && exit == Exit::Code(0) {
+            // Not a death: no backoff, no restart counted, replaced on this turn's tick.
+            *s = Slot { not_before: now, ..Slot::default() };
+            return world.log(&Event::Recycled { slot: i, pid, uptime });
         }
         let delay = s.failed(now, came_up);
         s.clear();

@@ -25,10 +25,10 @@ use std::time::Duration;
 
 pub use config::*;
 pub use event::{Cause, Ended, Event, ForkError, Human, Then};
-pub use pace::{Pace, Pacing};
+pub use pace::{Pace, Pacing, recycle_limit};
 pub use slot::{Kill, restart_delay};
 
-use crate::sys::{Exit, Exited, Pid, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
+use crate::sys::{Exit, Exited, Pid, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR2, SIGWINCH};
 use slot::{RestartWindow, Slot};
 use timeouts::overslept;
 
@@ -37,6 +37,8 @@ use timeouts::overslept;
 pub struct Heartbeat {
     /// `setup` returned `Ok`.
     pub ready: bool,
+    /// The worker ran its `max_performs` and ends to be replaced at once.
+    pub recycled: bool,
     /// When the running perform started, if one is running (stamped only with a perform
     /// timeout).
     pub perform_started: Option<Duration>,
@@ -68,6 +70,10 @@ pub trait World {
     fn kill_group(&mut self, pid: Pid);
     /// Asks forking worker `pid` to kill the perform that started at `started`, with its group.
     fn kill_perform(&mut self, slot: usize, pid: Pid, started: Duration);
+    /// Reopens the master's own log (its logger's `reopen`).
+    fn reopen_log(&mut self);
+    /// Asks worker `pid` to reopen its log before its next perform.
+    fn ask_to_reopen(&mut self, slot: usize, pid: Pid);
     /// What the worker in `slot` says about itself.
     fn heartbeat(&self, slot: usize) -> Heartbeat;
     /// A child that has exited (`pid`, or any when `None`), not yet reaped.
@@ -237,13 +243,28 @@ impl Supervisor {
                 self.begin_stop(by, now, world);
             }
         }
-        for (count, signal) in [(s.hup, SIGHUP), (s.usr1, SIGUSR1), (s.usr2, SIGUSR2), (s.winch, SIGWINCH)] {
+        if s.usr1 > 0 {
+            self.reopen_logs(world);
+        }
+        for (count, signal) in [(s.hup, SIGHUP), (s.usr2, SIGUSR2), (s.winch, SIGWINCH)] {
             if count > 0 {
                 world.log(&Event::Ignored { signal });
             }
         }
         if (s.ttin > 0 || s.ttou > 0) && self.stopping.is_none() {
             self.scale(s.ttin as usize, s.ttou as usize, world);
+        }
+    }
+
+    /// USR1: the master's log first, then every live worker's, each between two performs, so
+    /// no perform's lines straddle two files.
+    fn reopen_logs(&mut self, world: &mut impl World) {
+        world.reopen_log();
+        world.log(&Event::Reopened { workers: self.live() });
+        for (i, s) in self.slots.iter().enumerate() {
+            if let Some(pid) = s.pid {
+                world.ask_to_reopen(i, pid);
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::config::RECYCLE_SPREAD;
 use super::slot::doubling;
 
 /// How a worker paces its performs.
@@ -87,6 +88,13 @@ impl Pace {
         self.not_before = now + delay;
         Some(delay)
     }
+}
+
+/// A worker's own `max_performs` limit: `n` plus up to `n / RECYCLE_SPREAD`, drawn from
+/// `seed` (the clock at its fork), so that workers started together recycle apart.
+pub fn recycle_limit(n: u64, seed: u64) -> u64 {
+    let mixed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    n + mixed % (n / RECYCLE_SPREAD + 1)
 }
 
 #[cfg(test)]
@@ -184,5 +192,14 @@ mod tests {
         p.start(ms(0));
         assert_eq!(p.finished(false, ms(5)), None);
         assert_eq!(p.due(), ms(0));
+    }
+
+    #[test]
+    fn recycle_limits_spread_between_n_and_a_quarter_more() {
+        let limits: Vec<u64> = (0..1000u64).map(|i| recycle_limit(100, i * 1_000_003)).collect();
+        assert!(limits.iter().all(|&l| (100..=125).contains(&l)), "{limits:?}");
+        let distinct: std::collections::HashSet<_> = limits.iter().collect();
+        assert!(distinct.len() > 20, "only {} distinct limits", distinct.len());
+        assert_eq!(recycle_limit(1, 7), 1);
     }
 }

@@ -1,6 +1,9 @@
 //! Descriptors the crate makes: always close-on-exec, never on 0, 1 or 2.
 
+use std::ffi::CString;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
 
 use libc::c_int;
@@ -27,7 +30,21 @@ pub fn close_if_open(fd: c_int) {
     }
 }
 
-pub(super) fn close(fd: c_int) {
+/// Opens `path` for appending, creating it (mode 0644, less the umask) if missing:
+/// close-on-exec, above the standard three. Also `O_NONBLOCK`, which regular files ignore, so
+/// that a FIFO at `path` with no reader fails at once instead of blocking the open.
+pub fn open_append(path: &Path) -> io::Result<c_int> {
+    let path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+    let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NONBLOCK;
+    // SAFETY: `path` is a NUL-terminated string that outlives the call; O_CREAT takes the mode
+    // as its third argument.
+    let fd = check(unsafe { libc::open(path.as_ptr(), flags, 0o644 as libc::c_uint) })?;
+    dup_above_stdio(fd)
+}
+
+/// Closes `fd`, which the caller owns and will not use again.
+pub fn close(fd: c_int) {
     // SAFETY: closing a descriptor the caller owns and will not use again.
     unsafe { libc::close(fd) };
 }

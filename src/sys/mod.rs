@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use libc::c_int;
 
+pub use fd::{close, open_append};
 pub use os::{DEATH_SIGNAL_WORKS, thread_count};
 pub use output::{WriteOutcome, write_nowait};
 pub use process::*;

@@ -36,6 +36,8 @@ pub struct Spec<'a> {
     pub timed: bool,
     pub allow_threads: bool,
     pub pacing: Pacing,
+    /// Recycle after this many performs.
+    pub max_performs: Option<u64>,
     pub beat: &'a Beat,
     pub logger: &'a dyn Logger,
     /// The signal mask to go back to after the fork (the master blocked its signals for it).
@@ -182,6 +184,13 @@ impl Worker<'_, '_> {
         let mut pace = Pace::new(self.w.pacing, sys::now());
         let mut iteration = 0;
         while self.go_on() {
+            if self.w.beat.take_reopen() {
+                let _ = catch_unwind(AssertUnwindSafe(|| self.w.logger.reopen()));
+            }
+            if self.w.max_performs.is_some_and(|n| iteration >= n) {
+                self.w.beat.set_recycled();
+                return;
+            }
             let now = sys::now();
             if pace.due() > now {
                 self.idle(pace.due() - now);
@@ -240,7 +249,12 @@ impl Worker<'_, '_> {
             if beat.force_requested() || parent_gone() {
                 sys::kill_own_group(sys::SIGKILL);
             }
-            signals::wait(beat, &set, Some(cap), || !beat.stop_requested() && !beat.force_requested());
+            if beat.reopen_requested() {
+                // The caller reopens the log, then waits for what is left.
+                break;
+            }
+            let calm = || !beat.stop_requested() && !beat.force_requested() && !beat.reopen_requested();
+            signals::wait(beat, &set, Some(cap), calm);
         }
         before.set_mask();
     }

@@ -214,3 +214,25 @@ fn unmonitored_calls_far_apart_are_not_a_suspension() {
         "an unmonitored gap was taken for a suspension"
     );
 }
+
+#[test]
+fn a_recycled_worker_is_replaced_at_once_and_is_no_failure() {
+    let mut c = cfg(1);
+    c.max_restarts = Some((1, Duration::from_secs(60)));
+    let (mut sup, mut w) = pool(c);
+    let mut now = at(0);
+    for pid in 100..104 {
+        w.recycled(0);
+        now += ms(20);
+        let (calls, next) = death(&mut sup, &mut w, pid, Exit::Code(0), now);
+        let line = info(&format!("worker 0 (pid {pid}) recycled after 20 ms (max_performs): replacing it"));
+        assert_eq!(calls, [vec![line], started(0, pid + 1).to_vec()].concat());
+        assert_eq!(next, None);
+    }
+    assert_eq!(sup.gave_up(), None, "recycling never trips the restart limit");
+    // A real death after that is the first of its streak: replaced at once.
+    w.ready(0);
+    now += ms(20);
+    let (calls, _) = death(&mut sup, &mut w, 104, SEGV, now);
+    assert!(format!("{calls:?}").contains("restarting now"), "{calls:?}");
+}

@@ -24,6 +24,8 @@ enum Call {
     KillGroup(Pid),
     KillPerform(usize, Pid, Duration),
     Collect(Pid),
+    ReopenOwn,
+    AskToReopen(usize, Pid),
     Log(Level, String),
 }
 use Call::*;
@@ -52,10 +54,14 @@ impl Fake {
     }
     /// Sets slot `i`'s heartbeat: `setup` done, and the running perform's start.
     fn beat(&mut self, i: usize, ready: bool, perform_started: Option<Duration>) {
-        self.beats.insert(i, Heartbeat { ready, perform_started });
+        self.beats.insert(i, Heartbeat { ready, perform_started, ..Default::default() });
     }
     fn ready(&mut self, i: usize) {
         self.beat(i, true, None);
+    }
+    /// Slot `i`'s worker ran its `max_performs` and is ending.
+    fn recycled(&mut self, i: usize) {
+        self.beats.insert(i, Heartbeat { ready: true, recycled: true, perform_started: None });
     }
 }
 
@@ -81,6 +87,12 @@ impl World for Fake {
     }
     fn kill_perform(&mut self, slot: usize, pid: Pid, started: Duration) {
         self.calls.push(KillPerform(slot, pid, started));
+    }
+    fn reopen_log(&mut self) {
+        self.calls.push(ReopenOwn);
+    }
+    fn ask_to_reopen(&mut self, slot: usize, pid: Pid) {
+        self.calls.push(AskToReopen(slot, pid));
     }
     fn heartbeat(&self, slot: usize) -> Heartbeat {
         self.beats.get(&slot).copied().unwrap_or_default()

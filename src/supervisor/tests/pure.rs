@@ -38,7 +38,8 @@ fn the_restart_window_trips_on_more_than_max_within_it() {
 fn check_timeout_cases() {
     let (setup, perform) = (Some(ms(1000)), Some(ms(2000)));
     let slot = Slot { pid: Some(100), started: at(0), ..Slot::default() };
-    let beat = |ready, started: Option<u64>| Heartbeat { ready, perform_started: started.map(at) };
+    let beat =
+        |ready, started: Option<u64>| Heartbeat { ready, perform_started: started.map(at), ..Default::default() };
     let check = |s: &Slot, b, now| check_timeout(s, b, setup, perform, at(now), at(0));
     assert_eq!(check(&Slot::default(), beat(false, None), 5000), (None, None));
     let gone = Slot { killed: Some(Kill::SetupTimeout), ..slot.clone() };

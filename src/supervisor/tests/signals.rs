@@ -125,11 +125,19 @@ fn scaling_is_ignored_while_stopping() {
 }
 
 #[test]
-fn hup_usr1_usr2_and_winch_are_logged_and_ignored() {
+fn hup_usr2_and_winch_are_logged_and_ignored() {
     let (mut sup, mut w) = pool(cfg(1));
-    sup.turn(at(10), Signals { hup: 1, usr1: 2, usr2: 1, winch: 1, ..S }, &mut w);
+    sup.turn(at(10), Signals { hup: 1, usr2: 1, winch: 1, ..S }, &mut w);
     let ignored = |s: &str| warn(&format!("SIG{s} ignored: it has no meaning here"));
-    assert_eq!(w.take(), [ignored("HUP"), ignored("USR1"), ignored("USR2"), ignored("WINCH")]);
+    assert_eq!(w.take(), [ignored("HUP"), ignored("USR2"), ignored("WINCH")]);
+}
+
+#[test]
+fn usr1_reopens_the_masters_log_then_asks_every_live_worker() {
+    let (mut sup, mut w) = pool(cfg(2));
+    sup.turn(at(10), Signals { usr1: 2, ..S }, &mut w);
+    let line = info("USR1: log reopened; 2 workers to reopen theirs between performs");
+    assert_eq!(w.take(), [ReopenOwn, line, AskToReopen(0, 100), AskToReopen(1, 101)]);
 }
 
 /// The documented order: signals, then reaping. A worker that exits in the turn that brings
