@@ -75,6 +75,7 @@ impl<J: Job> World for Driver<'_, J> {
             timed: self.config.perform_timeout.is_some(),
             allow_threads: self.config.allow_threads,
             pacing: self.config.pacing,
+            workers: self.config.workers.max(slot + 1),
             max_performs: self.config.max_performs.map(|n| recycle_limit(n, sys::now().as_nanos() as u64)),
             beat,
             logger: self.logger,

@@ -73,8 +73,11 @@ mod worker;
 
 pub use error::{Error, Shutdown};
 pub use job::{BoxError, Context, Job};
-pub use log::FileLogger;
-pub use log::{Level, Logger, NullLogger, StderrLogger};
+// `self::`: with the `log` feature, a bare `log` would also name the `log` crate.
+pub use self::log::FileLogger;
+#[cfg(feature = "log")]
+pub use self::log::LogFacade;
+pub use self::log::{Level, Logger, NullLogger, StderrLogger};
 pub use master::Master;
 pub use supervisor::Strategy;
 

@@ -23,12 +23,14 @@ fn main() {
         ("no_perform_backoff_retries_at_once", no_backoff),
         ("pacing_settings_are_checked", bad_settings),
         ("max_performs_recycles_without_backoff_or_a_death", recycling),
+        ("spread_starts_give_each_slot_its_own_phase", spread),
+        ("align_to_clock_starts_on_wall_clock_multiples", align),
         ("forking_usr1_reopens_the_log_file_master_first_then_workers", || usr1_rotation(Strategy::Forking)),
         ("simple_usr1_reopens_the_log_file_master_first_then_workers", || usr1_rotation(Strategy::Simple)),
     ]);
 }
 
-/// Records `start ITER LATE_US PID` (lateness against `Context::scheduled`), sleeps `work(iter)`,
+/// Records `start ITER LATE_US PID SLOT WALL_MS` (lateness against `Context::scheduled`), sleeps `work(iter)`,
 /// then fails while `iter < failing`.
 struct Paced {
     ev: Events,
@@ -39,7 +41,9 @@ struct Paced {
 impl Job for Paced {
     fn perform(&mut self, ctx: &Context) -> Result<(), BoxError> {
         let late = ctx.scheduled().map_or(-1, |s| Instant::now().duration_since(s).as_micros() as i64);
-        self.ev.add(&format!("start {} {late} {}", ctx.iteration(), getpid()));
+        let wall_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
+        self.ev.add(&format!("start {} {late} {} {} {wall_ms}", ctx.iteration(), getpid(), ctx.worker()));
         let end = Instant::now() + (self.work)(ctx.iteration());
         while Instant::now() < end && !ctx.stop_requested() {
             std::thread::sleep(end - Instant::now());
@@ -266,4 +270,46 @@ fn usr1_rotation(strategy: Strategy) -> Outcome {
     let code = wait_exit(master, 10 * SEC)?;
     ensure!(code == 0 && ev.has("run ok killed=0"), "exit {code}: {:?}", ev.lines());
     assert_nothing_left(&ev, master)
+}
+
+/// (monotonic ns, wall ms) of each start of `slot`.
+fn slot_starts(ev: &Events, slot: &str) -> Vec<(u64, u64)> {
+    ev.stamped()
+        .into_iter()
+        .filter_map(|(t, l)| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w.first() == Some(&"start") && w.get(4) == Some(&slot)).then(|| (t, w[5].parse().unwrap_or(0)))
+        })
+        .collect()
+}
+
+fn spread() -> Outcome {
+    let ev = Events::new("spread");
+    let job = paced(&ev, |_| MS, 0);
+    let master =
+        spawn_master(&ev, || Master::new(job).workers(4).interval(200 * MS).spread_starts().logger(ev.logger()).run());
+    ev.wait("3 performs in every slot", 10 * SEC, |ev| (0..4).all(|k| slot_starts(ev, &k.to_string()).len() >= 3))?;
+    let zero = slot_starts(&ev, "0")[2].0;
+    let mut phases = Vec::new();
+    for k in 1..4u64 {
+        let t = slot_starts(&ev, &k.to_string())[2].0;
+        // Slot k runs k x 50 ms after slot 0, modulo the 200 ms period.
+        let phase = ((t + 400_000_000 - zero) % 200_000_000) as f64 / 1e6;
+        phases.push(phase);
+        ensure!(near(phase, 50.0 * k as f64), "slot {k} at phase {phase:.1} ms; phases {phases:?}");
+    }
+    println!("       phases of slots 1-3 against slot 0 (200 ms interval): {phases:.1?} ms");
+    stop_and_check(&ev, master).map(drop)
+}
+
+fn align() -> Outcome {
+    let ev = Events::new("align");
+    let job = paced(&ev, |_| MS, 0);
+    let master = spawn_master(&ev, || Master::new(job).interval(100 * MS).align_to_clock().logger(ev.logger()).run());
+    ev.wait("4 performs", 10 * SEC, |ev| slot_starts(ev, "0").len() >= 4)?;
+    let offsets: Vec<u64> = slot_starts(&ev, "0").iter().map(|&(_, wall)| wall % 100).collect();
+    // Each start falls just after a multiple of 100 ms on the wall clock.
+    ensure!(offsets.iter().all(|&o| o < 20), "wall-clock ms past the 100 ms marks: {offsets:?}");
+    println!("       ms past the wall-clock marks: {offsets:?}");
+    stop_and_check(&ev, master).map(drop)
 }

@@ -1,5 +1,7 @@
 //! Logging: the trait, a stderr logger and a file logger that never block, and a silent one.
 
+#[cfg(feature = "log")]
+mod facade;
 mod file;
 mod line;
 
@@ -8,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::sys::{self, WriteOutcome};
+#[cfg(feature = "log")]
+pub use facade::LogFacade;
 pub use file::FileLogger;
 use line::Line;
 

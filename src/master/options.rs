@@ -93,6 +93,26 @@ impl<J: Job> Master<J> {
         self
     }
 
+    /// With an [`interval`](Master::interval): spreads the workers' first performs over the
+    /// interval, slot k of N at k × interval / N after its `setup`, so that N workers started
+    /// together do not all fire at the same instant. Each slot keeps its phase: after an
+    /// overrun its schedule resumes at its own next point. N is the configured
+    /// [`workers`](Master::workers) count (a slot added by TTIN beyond it counts as N + 1).
+    pub fn spread_starts(mut self) -> Self {
+        self.config.pacing.spread = true;
+        self
+    }
+
+    /// With an [`interval`](Master::interval): starts on multiples of the interval on the wall
+    /// clock, "every 30 s at :00 and :30" (plus the spread, with
+    /// [`spread_starts`](Master::spread_starts)). Only the first wait reads the wall clock;
+    /// the schedule then runs on the monotonic clock, so a clock step does not move it (a
+    /// restarted worker aligns again).
+    pub fn align_to_clock(mut self) -> Self {
+        self.config.pacing.align = true;
+        self
+    }
+
     /// After a failed perform (an `Err`, a panic, or a perform child that exits non-zero or
     /// is killed, by a perform timeout too), the worker waits `base` before the next one,
     /// twice as long after each further failure in a row, up to `max`; the first success

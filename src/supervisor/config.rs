@@ -72,7 +72,7 @@ impl Default for Config {
             perform_timeout: None,
             max_restarts: None,
             allow_threads: false,
-            pacing: Pacing { interval: None, backoff: Some((PERFORM_BACKOFF_BASE, PERFORM_BACKOFF_MAX)) },
+            pacing: Pacing { backoff: Some((PERFORM_BACKOFF_BASE, PERFORM_BACKOFF_MAX)), ..Pacing::default() },
             max_performs: None,
         }
     }
@@ -95,6 +95,9 @@ impl Config {
             ("perform_backoff max", self.pacing.backoff.map(|(_, max)| max)),
         ] {
             check_range(name, t)?;
+        }
+        if (self.pacing.spread || self.pacing.align) && self.pacing.interval.is_none() {
+            return bad("spread_starts and align_to_clock need an interval".into());
         }
         if self.max_performs == Some(0) {
             return bad("max_performs(0): a worker must be allowed at least one perform".into());

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 pub use config::*;
 pub use event::{Cause, Ended, Event, ForkError, Human, Then};
-pub use pace::{Pace, Pacing, recycle_limit};
+pub use pace::{Pace, Pacing, first_due, recycle_limit};
 pub use slot::{Kill, restart_delay};
 
 use crate::sys::{Exit, Exited, Pid, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR2, SIGWINCH};

@@ -14,6 +14,24 @@ pub struct Pacing {
     /// After consecutive failed performs, wait `base` doubled per further failure, up to
     /// `max`.
     pub backoff: Option<(Duration, Duration)>,
+    /// Slot k of N makes its first perform k × interval / N in, and keeps that phase.
+    pub spread: bool,
+    /// Starts fall on multiples of the interval on the wall clock (plus the spread).
+    pub align: bool,
+}
+
+/// When slot `slot` of `workers` makes its first perform, `setup` having finished at `now`
+/// (monotonic) and `wall` (since the Unix epoch): at once; with `spread` at
+/// slot × interval / workers; with `align` at the next point whose wall-clock time is a
+/// multiple of the interval, plus that offset. Only the first wait uses the wall clock;
+/// the schedule then runs on the monotonic one.
+pub fn first_due(pacing: &Pacing, slot: usize, workers: usize, now: Duration, wall: Duration) -> Duration {
+    let Some(interval) = pacing.interval else { return now };
+    let period = interval.as_nanos();
+    let offset = if pacing.spread && workers > 0 { period * (slot % workers) as u128 / workers as u128 } else { 0 };
+    let phase = if pacing.align { wall.as_nanos() % period } else { 0 };
+    let wait = (offset + period - phase) % period;
+    now + Duration::from_nanos(wait as u64)
 }
 
 /// A perform about to start.
@@ -39,12 +57,16 @@ pub struct Pace {
     failures: u32,
     /// The last perform ended after the next one was due.
     overran: bool,
+    /// With spreading or alignment, a point of the grid the starts keep to: a re-anchored
+    /// schedule resumes at the next grid point instead of at the late start.
+    grid: Option<Duration>,
 }
 
 impl Pace {
     /// A schedule whose first perform is due at `first`.
     pub fn new(pacing: Pacing, first: Duration) -> Self {
-        Pace { pacing, next: first, not_before: first, failures: 0, overran: false }
+        let grid = (pacing.spread || pacing.align).then_some(first);
+        Pace { pacing, next: first, not_before: first, failures: 0, overran: false, grid }
     }
 
     /// When the next perform may start: its scheduled time, or the end of a backoff if later.
@@ -69,7 +91,14 @@ impl Pace {
         } else {
             Start { scheduled: self.next, late: None }
         };
-        self.next = start.scheduled + interval;
+        self.next = match self.grid {
+            Some(grid) if start.scheduled > grid => {
+                let period = interval.as_nanos();
+                let past = (start.scheduled - grid).as_nanos();
+                grid + Duration::from_nanos(((past / period + 1) * period) as u64)
+            }
+            _ => start.scheduled + interval,
+        };
         self.overran = false;
         start
     }
@@ -107,7 +136,7 @@ mod tests {
 
     fn paced(interval: u64, backoff: Option<(u64, u64)>) -> Pace {
         let backoff = backoff.map(|(b, m)| (ms(b), ms(m)));
-        Pace::new(Pacing { interval: Some(ms(interval)), backoff }, ms(1000))
+        Pace::new(Pacing { interval: Some(ms(interval)), backoff, ..Pacing::default() }, ms(1000))
     }
 
     #[test]
@@ -157,7 +186,7 @@ mod tests {
 
     #[test]
     fn failures_back_off_doubling_to_the_cap_and_a_success_resets() {
-        let mut p = Pace::new(Pacing { interval: None, backoff: Some((ms(100), ms(300))) }, ms(0));
+        let mut p = Pace::new(Pacing { backoff: Some((ms(100), ms(300))), ..Pacing::default() }, ms(0));
         let mut now = ms(0);
         for want in [100, 200, 300, 300] {
             assert_eq!(p.start(now).late, None);
@@ -201,5 +230,30 @@ mod tests {
         let distinct: std::collections::HashSet<_> = limits.iter().collect();
         assert!(distinct.len() > 20, "only {} distinct limits", distinct.len());
         assert_eq!(recycle_limit(1, 7), 1);
+    }
+
+    #[test]
+    fn spreading_gives_each_slot_a_stable_phase() {
+        let pacing = Pacing { interval: Some(ms(1000)), spread: true, ..Pacing::default() };
+        let dues: Vec<Duration> = (0..4).map(|k| first_due(&pacing, k, 4, ms(5000), ms(0))).collect();
+        assert_eq!(dues, [ms(5000), ms(5250), ms(5500), ms(5750)]);
+        // Slot 1 overruns; its schedule comes back to its own phase, 250 ms past the second.
+        let mut p = Pace::new(pacing, dues[1]);
+        p.start(ms(5250));
+        p.finished(true, ms(6700));
+        assert_eq!(p.start(ms(6700)).late, Some(ms(450)));
+        assert_eq!(p.due(), ms(7250));
+    }
+
+    #[test]
+    fn alignment_waits_for_the_next_multiple_of_the_interval_on_the_wall_clock() {
+        let pacing = Pacing { interval: Some(ms(30_000)), align: true, ..Pacing::default() };
+        // At :12.5 on the wall clock, the next :00 or :30 is 17.5 s away.
+        assert_eq!(first_due(&pacing, 0, 1, ms(100), ms(1_700_000_022_500)), ms(17_600));
+        assert_eq!(first_due(&pacing, 0, 1, ms(100), ms(1_700_000_010_000)), ms(100), "on the mark");
+        let both = Pacing { spread: true, ..pacing };
+        // Slot 1 of 2 keeps :15 and :45.
+        assert_eq!(first_due(&both, 1, 2, ms(100), ms(1_700_000_022_500)), ms(2_600));
+        assert_eq!(first_due(&Pacing::default(), 3, 4, ms(100), ms(7)), ms(100), "no interval: at once");
     }
 }

@@ -6,10 +6,10 @@ mod signals;
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::beat::{Beat, WAKE};
-use crate::supervisor::{Human, Pace, Pacing, Strategy, restart_delay};
+use crate::supervisor::{Human, Pace, Pacing, Strategy, first_due, restart_delay};
 use crate::sys::{self, Pid, SIGINT, SIGTERM, SigSet};
 use crate::{Context, Job, Level, Logger};
 
@@ -38,6 +38,8 @@ pub struct Spec<'a> {
     pub pacing: Pacing,
     /// Recycle after this many performs.
     pub max_performs: Option<u64>,
+    /// The pool's configured size, for spreading the slots' first performs.
+    pub workers: usize,
     pub beat: &'a Beat,
     pub logger: &'a dyn Logger,
     /// The signal mask to go back to after the fork (the master blocked its signals for it).
@@ -181,7 +183,9 @@ impl Worker<'_, '_> {
     /// Runs `perform` until asked to stop, each start paced by the interval and the failure
     /// backoff; `perform` says whether it succeeded, or `None` if it could not run at all.
     fn paced(&mut self, mut perform: impl FnMut(&mut Self, &Context) -> Option<bool>) {
-        let mut pace = Pace::new(self.w.pacing, sys::now());
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let first = first_due(&self.w.pacing, self.w.slot, self.w.workers, sys::now(), wall);
+        let mut pace = Pace::new(self.w.pacing, first);
         let mut iteration = 0;
         while self.go_on() {
             if self.w.beat.take_reopen() {
