@@ -14,7 +14,8 @@
 //! | `TTOU` | one worker fewer (never below 0): the highest slot is stopped gracefully and not replaced |
 //! | `CHLD` | reap; replace workers that died unasked |
 //! | `USR1` | reopen the logs: the master's first, then each worker's between two performs |
-//! | `HUP`, `USR2`, `WINCH` | logged and ignored; `PIPE` ignored |
+//! | `HUP` | rolling restart: one slot at a time, each replacement reruns `setup` |
+//! | `USR2`, `WINCH` | logged and ignored; `PIPE` ignored |
 //!
 //! ```no_run
 //! use sisyphus::{BoxError, Context, Job, Master};

@@ -24,6 +24,9 @@ fn main() {
         ("pacing_settings_are_checked", bad_settings),
         ("max_performs_recycles_without_backoff_or_a_death", recycling),
         ("spread_starts_give_each_slot_its_own_phase", spread),
+        ("forking_hup_rolls_one_slot_at_a_time", || hup_roll(Strategy::Forking)),
+        ("simple_hup_rolls_one_slot_at_a_time", || hup_roll(Strategy::Simple)),
+        ("a_replacement_failing_setup_stops_the_roll", hup_roll_fails),
         ("align_to_clock_starts_on_wall_clock_multiples", align),
         ("forking_usr1_reopens_the_log_file_master_first_then_workers", || usr1_rotation(Strategy::Forking)),
         ("simple_usr1_reopens_the_log_file_master_first_then_workers", || usr1_rotation(Strategy::Simple)),
@@ -202,27 +205,25 @@ fn recycling() -> Outcome {
     });
     let recycled = |ev: &Events| ev.lines().into_iter().filter(|l| l.contains("(max_performs): replacing it")).count();
     ev.wait("6 recycles", 10 * SEC, |ev| recycled(ev) >= 6)?;
-    let lines = ev.lines();
+    let lines = ev.stamped();
     ensure!(
         !ev.has("died") && !ev.has("restarting in") && !ev.has("giving up") && !ev.has("ended unasked"),
         "{lines:?}"
     );
     // Performs per worker (simple strategy: the worker's pid), for the workers recycled.
     let mut performs = std::collections::HashMap::<String, u64>::new();
-    for l in lines.iter().filter(|l| l.starts_with("start ")) {
+    for (_, l) in lines.iter().filter(|(_, l)| l.starts_with("start ")) {
         *performs.entry(l.split_whitespace().nth(3).unwrap_or("").to_string()).or_default() += 1;
     }
     let mut counts = Vec::new();
-    for (i, l) in lines.iter().enumerate().filter(|(_, l)| l.contains("(max_performs): replacing it")) {
+    for (i, (t, l)) in lines.iter().enumerate().filter(|(_, (_, l))| l.contains("(max_performs): replacing it")) {
         let pid = l.split("(pid ").nth(1).and_then(|t| t.split(')').next()).unwrap_or("");
         counts.push(performs.get(pid).copied().unwrap_or(0));
-        // The replacement starts in the same turn: the next line of the master's is its start.
+        // Replaced in the same turn: no backoff.
         let slot = l.split_whitespace().nth(3).unwrap_or("?");
         let started = format!("log INFO worker {slot} started");
-        ensure!(
-            lines[i + 1..].iter().find(|m| m.starts_with("log ")).is_some_and(|m| m.starts_with(&started)),
-            "{lines:?}"
-        );
+        let replaced = lines[i + 1..].iter().find(|(_, m)| m.starts_with(&started)).map(|(u, _)| u - t);
+        ensure!(replaced.is_some_and(|ns| ns < 50_000_000), "slot {slot} not replaced at once: {replaced:?} ns");
     }
     ensure!(counts.iter().all(|c| (8..=10).contains(c)), "performs per recycled worker: {counts:?}");
     println!("       performs per recycled worker (max_performs 8): {counts:?}");
@@ -311,5 +312,91 @@ fn align() -> Outcome {
     // Each start falls just after a multiple of 100 ms on the wall clock.
     ensure!(offsets.iter().all(|&o| o < 20), "wall-clock ms past the 100 ms marks: {offsets:?}");
     println!("       ms past the wall-clock marks: {offsets:?}");
+    stop_and_check(&ev, master).map(drop)
+}
+
+/// Records `setup SLOT PID`, then `ready SLOT PID` 100 ms later (failing instead while the
+/// file `fail` exists), and `perform`/`done SLOT PID` around 50 ms performs.
+struct Rolled {
+    ev: Events,
+    fail: std::path::PathBuf,
+}
+
+impl Job for Rolled {
+    fn setup(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        self.ev.add(&format!("setup {} {}", ctx.worker(), getpid()));
+        std::thread::sleep(100 * MS);
+        if self.fail.exists() {
+            return Err("the new configuration is bad".into());
+        }
+        self.ev.add(&format!("ready {} {}", ctx.worker(), getpid()));
+        Ok(())
+    }
+
+    fn perform(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        self.ev.add(&format!("perform {} {}", ctx.worker(), getpid()));
+        std::thread::sleep(50 * MS);
+        self.ev.add(&format!("done {} {}", ctx.worker(), getpid()));
+        Ok(())
+    }
+}
+
+fn rolled(ev: &Events) -> Rolled {
+    let fail = std::env::temp_dir().join(format!("sisyphus-test-{}-fail", getpid()));
+    let _ = std::fs::remove_file(&fail);
+    Rolled { ev: ev.clone(), fail }
+}
+
+/// The time of the first line starting with `prefix`, in ns.
+fn when(ev: &Events, prefix: &str) -> Option<u64> {
+    ev.stamped().into_iter().find(|(_, l)| l.starts_with(prefix)).map(|(t, _)| t)
+}
+
+fn hup_roll(strategy: Strategy) -> Outcome {
+    let ev = Events::new("hup");
+    let job = rolled(&ev);
+    let master = spawn_master(&ev, || Master::new(job).workers(3).strategy(strategy).logger(ev.logger()).run());
+    ev.wait("3 ready workers", 10 * SEC, |ev| ev.count("ready ") == 3)?;
+    let t0 = Instant::now();
+    kill(master, libc::SIGHUP);
+    ev.wait("the roll to end", 10 * SEC, |ev| ev.has("rolling restart done: 3 workers replaced"))?;
+    let took = t0.elapsed();
+    ensure!(ev.count("ready ") == 6, "setup did not rerun in every slot: {:?}", ev.lines());
+    // Slot by slot: the old worker stops, and the next slot's old worker is asked only after
+    // this slot's replacement is ready, so the slots' down times never overlap.
+    let mut last_ready = 0;
+    for slot in 0..3 {
+        let stopped = when(&ev, &format!("log INFO worker {slot} (pid")).ok_or("no stop line")?;
+        let ready: Vec<u64> = ev
+            .stamped()
+            .into_iter()
+            .filter(|(_, l)| l.starts_with(&format!("ready {slot} ")))
+            .map(|(t, _)| t)
+            .collect();
+        ensure!(stopped > last_ready, "slot {slot} went down before slot {} was ready again", slot.max(1) - 1);
+        last_ready = ready[1];
+    }
+    let (started, done) = (ev.count("perform "), ev.count("done "));
+    ensure!(started <= done + 3, "performs cut: {started} started, {done} done");
+    println!("       HUP roll of 3 workers (100 ms setups, 50 ms performs): {:.0} ms", took.as_secs_f64() * 1e3);
+    stop_and_check(&ev, master).map(drop)
+}
+
+fn hup_roll_fails() -> Outcome {
+    let ev = Events::new("hupfail");
+    let job = rolled(&ev);
+    let fail = job.fail.clone();
+    let master = spawn_master(&ev, || Master::new(job).workers(3).logger(ev.logger()).run());
+    ev.wait("3 ready workers", 10 * SEC, |ev| ev.count("ready ") == 3)?;
+    let old: Vec<Pid> = ev.find("ready ").iter().filter_map(|w| w.get(2)?.parse().ok()).collect();
+    std::fs::write(&fail, "").map_err(|e| e.to_string())?;
+    kill(master, libc::SIGHUP);
+    ev.wait("the roll to stop", 10 * SEC, |ev| ev.has("rolling restart stopped: worker 0's replacement"))?;
+    ensure!(ev.has("log ERROR rolling restart stopped"), "not an ERROR: {:?}", ev.lines());
+    // Slots 1 and 2 keep their old workers while slot 0 retries with backoff.
+    ev.wait("slot 0 to retry", 10 * SEC, |ev| ev.count("setup 0 ") >= 3)?;
+    ensure!(alive(old[1]) && alive(old[2]), "the slots not yet rolled lost their workers: {:?}", ev.lines());
+    ensure!(ev.count("setup 1 ") == 1 && ev.count("setup 2 ") == 1, "slots 1 and 2 were rolled");
+    let _ = std::fs::remove_file(&fail);
     stop_and_check(&ev, master).map(drop)
 }

@@ -33,6 +33,8 @@ pub const PERFORM_BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// A worker's `max_performs` limit is drawn between n and n + n / `RECYCLE_SPREAD`, so that
 /// workers started together do not all recycle at once.
 pub const RECYCLE_SPREAD: u64 = 4;
+/// How often the master looks whether a rolling restart's replacement has finished `setup`.
+pub const ROLL_POLL: Duration = Duration::from_millis(10);
 /// How many workers the master forks between two looks at its signals.
 pub const FORK_BATCH: usize = 32;
 

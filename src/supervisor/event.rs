@@ -90,6 +90,20 @@ pub enum Event<'a> {
         kill: Option<Kill>,
         then: Then,
     },
+    /// HUP: a rolling restart begins.
+    RollStarting {
+        workers: usize,
+    },
+    /// The rolling restart replaced every worker.
+    RollDone {
+        workers: usize,
+    },
+    /// A replacement failed `setup`: the roll stops, the other workers keep running.
+    RollFailed {
+        slot: usize,
+        replaced: usize,
+        left: usize,
+    },
     /// USR1: the master reopened its log and asked the workers to.
     Reopened {
         workers: usize,
@@ -195,7 +209,7 @@ impl Event<'_> {
             }
             Event::Ended { exit: Exit::Code(0), .. } => Level::Warn,
             Event::Ended { .. } | Event::PerformOverrun { .. } | Event::ForkFailed { .. } => Level::Error,
-            Event::GivingUp { .. } | Event::WaitFailed { .. } => Level::Error,
+            Event::GivingUp { .. } | Event::WaitFailed { .. } | Event::RollFailed { .. } => Level::Error,
             Event::ScalingLimit { .. }
             | Event::StoppingAtOnce { .. }
             | Event::StopOverdue { .. }
@@ -226,6 +240,17 @@ impl fmt::Display for Event<'_> {
                     write!(f, "worker {slot} (pid {pid}) failed to start: {}{why}; {then}", Ended(exit))
                 }
             }
+            Event::RollStarting { workers } => {
+                write!(f, "HUP: rolling restart of {}, one at a time", Workers(workers))
+            }
+            Event::RollDone { workers } => write!(f, "rolling restart done: {} replaced", Workers(workers)),
+            Event::RollFailed { slot, replaced, left } => write!(
+                f,
+                "rolling restart stopped: worker {slot}'s replacement failed to start; {} replaced, {} keep \
+                 their old setup; slot {slot} restarts with backoff",
+                Workers(replaced),
+                Workers(left)
+            ),
             Event::Reopened { workers } => {
                 write!(f, "USR1: log reopened; {} to reopen theirs between performs", Workers(workers))
             }

@@ -61,6 +61,10 @@ impl Supervisor {
             *s = Slot { not_before: now, ..Slot::default() };
             return world.log(&Event::Recycled { slot: i, pid, uptime });
         }
+        if !came_up {
+            self.roll_failed(i, world);
+        }
+        let s = &mut self.slots[i];
         let delay = s.failed(now, came_up);
         s.clear();
         self.last_failure = Some(Failure { slot: i, exit, came_up, kill, forked: true });

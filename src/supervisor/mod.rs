@@ -13,6 +13,7 @@ mod config;
 mod event;
 mod exits;
 mod pace;
+mod roll;
 mod slot;
 mod tick;
 mod timeouts;
@@ -28,7 +29,7 @@ pub use event::{Cause, Ended, Event, ForkError, Human, Then};
 pub use pace::{Pace, Pacing, first_due, recycle_limit};
 pub use slot::{Kill, restart_delay};
 
-use crate::sys::{Exit, Exited, Pid, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR2, SIGWINCH};
+use crate::sys::{Exit, Exited, Pid, SIGINT, SIGQUIT, SIGTERM, SIGUSR2, SIGWINCH};
 use slot::{RestartWindow, Slot};
 use timeouts::overslept;
 
@@ -118,6 +119,8 @@ pub struct Supervisor {
     last_failure: Option<Failure>,
     /// Why the last fork failed, for `Error::RestartLimit` when a failed fork tripped it.
     fork_error: Option<ForkError>,
+    /// A rolling restart (HUP) in progress.
+    roll: Option<roll::Roll>,
 }
 
 impl Supervisor {
@@ -138,6 +141,7 @@ impl Supervisor {
             gave_up: false,
             last_failure: None,
             fork_error: None,
+            roll: None,
         }
     }
 
@@ -246,7 +250,10 @@ impl Supervisor {
         if s.usr1 > 0 {
             self.reopen_logs(world);
         }
-        for (count, signal) in [(s.hup, SIGHUP), (s.usr2, SIGUSR2), (s.winch, SIGWINCH)] {
+        if s.hup > 0 && self.spawning() {
+            self.begin_roll(now, world);
+        }
+        for (count, signal) in [(s.usr2, SIGUSR2), (s.winch, SIGWINCH)] {
             if count > 0 {
                 world.log(&Event::Ignored { signal });
             }

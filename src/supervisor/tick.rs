@@ -25,9 +25,15 @@ impl Supervisor {
                 }
             }
         }
+        let roll = if self.spawning() {
+            self.step_roll(now, world)
+        } else {
+            self.roll = None;
+            None
+        };
         self.enforce_stops(now, world);
         let timeouts = self.enforce_timeouts(now, world);
-        self.next_deadline().into_iter().chain(timeouts).min()
+        self.next_deadline().into_iter().chain(timeouts).chain(roll).min()
     }
 
     /// Starting workers is on while supervising and not stopping (a fork failure may just

@@ -3,6 +3,7 @@
 
 mod exits;
 mod pure;
+mod roll;
 mod signals;
 mod timeouts;
 

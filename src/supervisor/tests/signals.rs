@@ -125,11 +125,11 @@ fn scaling_is_ignored_while_stopping() {
 }
 
 #[test]
-fn hup_usr2_and_winch_are_logged_and_ignored() {
+fn usr2_and_winch_are_logged_and_ignored() {
     let (mut sup, mut w) = pool(cfg(1));
-    sup.turn(at(10), Signals { hup: 1, usr2: 1, winch: 1, ..S }, &mut w);
+    sup.turn(at(10), Signals { usr2: 1, winch: 1, ..S }, &mut w);
     let ignored = |s: &str| warn(&format!("SIG{s} ignored: it has no meaning here"));
-    assert_eq!(w.take(), [ignored("HUP"), ignored("USR2"), ignored("WINCH")]);
+    assert_eq!(w.take(), [ignored("USR2"), ignored("WINCH")]);
 }
 
 #[test]

@@ -1,0 +1,75 @@
+//! HUP: a rolling restart. One slot at a time, the old worker is asked to stop (it finishes
+//! its perform), its replacement is forked as soon as it exits, and the roll moves on once the
+//! replacement has finished `setup`: at most one slot is ever without a ready worker. A
+//! replacement that fails `setup` stops the roll; the slots not yet rolled keep their workers.
+
+use std::time::Duration;
+
+use super::config::ROLL_POLL;
+use super::{Event, Supervisor, World};
+
+/// A rolling restart in progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Roll {
+    /// The latest HUP: a worker forked before it still has to be replaced.
+    pub since: Duration,
+    /// The slot being replaced now, and when its old worker was asked to stop.
+    pub slot: Option<(usize, Duration)>,
+    /// Workers replaced so far.
+    pub replaced: usize,
+}
+
+impl Supervisor {
+    /// HUP: every worker forked before now is to be replaced (again, for those a roll still
+    /// running had not reached).
+    pub(super) fn begin_roll(&mut self, now: Duration, world: &mut impl World) {
+        let workers = self.live();
+        let (slot, replaced) = self.roll.map_or((None, 0), |r| (r.slot, r.replaced));
+        self.roll = Some(Roll { since: now, slot, replaced });
+        world.log(&Event::RollStarting { workers });
+    }
+
+    /// Moves the roll on; returns when to look again while it waits for a replacement's
+    /// `setup` (nothing signals that).
+    pub(super) fn step_roll(&mut self, now: Duration, world: &mut impl World) -> Option<Duration> {
+        let mut roll = self.roll?;
+        if let Some((i, asked)) = roll.slot {
+            let s = &self.slots[i];
+            let fresh = s.pid.is_some() && s.started >= asked;
+            if !(fresh && world.heartbeat(i).ready) {
+                // The old worker is finishing, or the replacement is in `setup`.
+                return Some(now + ROLL_POLL);
+            }
+            roll.slot = None;
+            roll.replaced += 1;
+        }
+        let next = (0..self.slots.len().min(self.target)).find(|&i| {
+            let s = &self.slots[i];
+            s.pid.is_some() && s.started < roll.since && s.stop_sent.is_none() && s.forced.is_none()
+        });
+        match next {
+            Some(i) => {
+                roll.slot = Some((i, now));
+                self.roll = Some(roll);
+                self.ask_to_stop(i, now, world);
+                Some(now + ROLL_POLL)
+            }
+            None => {
+                self.roll = None;
+                world.log(&Event::RollDone { workers: roll.replaced });
+                None
+            }
+        }
+    }
+
+    /// A worker in `slot` ended without coming up: if it was the roll's replacement, the roll
+    /// stops there.
+    pub(super) fn roll_failed(&mut self, slot: usize, world: &mut impl World) {
+        let replacing = |r: &Roll| r.slot.is_some_and(|(i, asked)| i == slot && self.slots[slot].started >= asked);
+        if let Some(roll) = self.roll.filter(replacing) {
+            self.roll = None;
+            let left = (0..self.slots.len()).filter(|&i| i != slot && self.slots[i].pid.is_some()).count();
+            world.log(&Event::RollFailed { slot, replaced: roll.replaced, left });
+        }
+    }
+}

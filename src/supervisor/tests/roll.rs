@@ -1,0 +1,84 @@
+//! HUP: the rolling restart, one slot at a time.
+
+use super::*;
+
+fn stopped(i: usize, pid: Pid) -> Call {
+    info(&format!("worker {i} (pid {pid}) stopped: exited with code 0"))
+}
+
+/// Worker `pid` in slot `i` exits as asked at `now`; its replacement is forked at once.
+fn replaced(sup: &mut Supervisor, w: &mut Fake, i: usize, pid: Pid, new: Pid, now: Duration) {
+    w.die(pid, Exit::Code(0));
+    sup.turn(now, S, w);
+    assert_eq!(w.take(), [vec![KillGroup(pid), Collect(pid), stopped(i, pid)], started(i, new).to_vec()].concat());
+}
+
+#[test]
+fn hup_replaces_one_slot_at_a_time_each_after_the_last_is_ready() {
+    let (mut sup, mut w) = pool(cfg(3));
+    (0..3).for_each(|i| w.ready(i));
+    let next = sup.turn(at(10), Signals { hup: 1, ..S }, &mut w);
+    assert_eq!(w.take(), [info("HUP: rolling restart of 3 workers, one at a time"), Ask(0, 100)]);
+    assert_eq!(next, Some(at(20)), "it looks again for the replacement's setup");
+    for (i, old, new) in [(0, 100, 103), (1, 101, 104), (2, 102, 105)] {
+        replaced(&mut sup, &mut w, i, old, new, at(100 * i as u64 + 50));
+        // The replacement is in setup: nobody else is asked.
+        sup.turn(at(100 * i as u64 + 60), S, &mut w);
+        assert_eq!(w.take(), []);
+        w.ready(i);
+        sup.turn(at(100 * i as u64 + 70), S, &mut w);
+        let then = if i < 2 { Ask(i + 1, old + 1) } else { info("rolling restart done: 3 workers replaced") };
+        assert_eq!(w.take(), [then]);
+    }
+    assert_eq!(sup.turn(at(1000), S, &mut w), None, "no more polling");
+}
+
+#[test]
+fn a_replacement_that_fails_setup_stops_the_roll_and_the_rest_keep_running() {
+    let (mut sup, mut w) = pool(cfg(3));
+    (0..3).for_each(|i| w.ready(i));
+    sup.turn(at(10), Signals { hup: 1, ..S }, &mut w);
+    w.take();
+    replaced(&mut sup, &mut w, 0, 100, 103, at(50));
+    w.die(103, Exit::Code(3));
+    sup.turn(at(60), S, &mut w);
+    let calls = w.take();
+    let text = format!("{calls:?}");
+    assert!(text.contains("rolling restart stopped: worker 0's replacement failed to start; 0 workers replaced, 2 workers keep their old setup"), "{text}");
+    assert!(calls.iter().any(|c| matches!(c, Log(Level::Error, l) if l.contains("rolling restart stopped"))));
+    assert!(text.contains("restarting in 100 ms"), "the slot follows the normal backoff: {text}");
+    sup.turn(at(5000), S, &mut w);
+    assert!(!format!("{:?}", w.take()).contains("Ask"), "slots 1 and 2 keep their workers");
+}
+
+#[test]
+fn a_second_hup_rolls_again_whatever_was_not_replaced_since() {
+    let (mut sup, mut w) = pool(cfg(2));
+    (0..2).for_each(|i| w.ready(i));
+    sup.turn(at(10), Signals { hup: 1, ..S }, &mut w);
+    w.take();
+    replaced(&mut sup, &mut w, 0, 100, 102, at(50));
+    w.ready(0);
+    // A second HUP before slot 1 was reached: slot 0's new worker predates it, so it goes too.
+    sup.turn(at(60), Signals { hup: 1, ..S }, &mut w);
+    assert_eq!(w.take(), [info("HUP: rolling restart of 2 workers, one at a time"), Ask(0, 102)]);
+}
+
+#[test]
+fn a_stop_ends_the_roll() {
+    let (mut sup, mut w) = pool(cfg(2));
+    (0..2).for_each(|i| w.ready(i));
+    sup.turn(at(10), Signals { hup: 1, ..S }, &mut w);
+    w.take();
+    sup.turn(at(20), Signals { int: 1, ..S }, &mut w);
+    w.take();
+    replaced_none(&mut sup, &mut w);
+}
+
+fn replaced_none(sup: &mut Supervisor, w: &mut Fake) {
+    w.die(100, Exit::Code(0));
+    w.die(101, Exit::Code(0));
+    sup.turn(at(30), S, w);
+    assert!(!w.take().iter().any(|c| matches!(c, Fork(_))), "nothing is forked during a stop");
+    assert!(sup.done());
+}
