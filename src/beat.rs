@@ -31,6 +31,8 @@ pub struct Beat {
     waiting: AtomicBool,
     /// `sys::now()` in ns when the running perform started; 0 between performs.
     perform_started: AtomicU64,
+    /// Performs that started late against the interval's schedule (overruns, suspensions).
+    late_starts: AtomicU32,
     note_len: AtomicU32,
     note: [AtomicU8; NOTE_LEN],
     /// The perform child logged its own failure (an `Err` or a panic), so the worker need not.
@@ -68,6 +70,7 @@ impl Beat {
         self.perform_started.store(0, SeqCst);
         self.kill_perform.store(0, SeqCst);
         self.note_len.store(0, SeqCst);
+        self.late_starts.store(0, SeqCst);
     }
 
     /// Asks the worker to stop after its current perform; true if it must be woken.
@@ -109,6 +112,7 @@ impl Beat {
         Heartbeat {
             ready: self.ready.load(Relaxed),
             recycled: self.recycled.load(SeqCst),
+            late_starts: self.late_starts.load(Relaxed),
             perform_started: (started != 0).then(|| Duration::from_nanos(started)),
         }
     }
@@ -125,6 +129,11 @@ impl Beat {
     /// `setup` returned `Ok`.
     pub fn set_ready(&self) {
         self.ready.store(true, SeqCst);
+    }
+
+    /// A perform started late against the interval's schedule.
+    pub fn count_late_start(&self) {
+        self.late_starts.fetch_add(1, Relaxed);
     }
 
     /// The worker ran its `max_performs` and ends to be replaced.

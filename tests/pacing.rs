@@ -100,7 +100,13 @@ fn overrun() -> Outcome {
         ev.lines().into_iter().filter(|l| l.starts_with("log WARN") && l.contains("late")).collect();
     ensure!(warns.len() == 1 && warns[0].contains("perform started 1"), "{warns:?}");
     println!("       overrun of 150 ms: next start at {:.1} ms, then {:.1} ms later; {}", s[3], s[4] - s[3], warns[0]);
-    stop_and_check(&ev, master).map(drop)
+    stop_and_check(&ev, master)?;
+    ensure!(
+        ev.has("master stopped (0 killed, performs late on schedule: 1)"),
+        "the late start not counted: {:?}",
+        ev.lines()
+    );
+    Ok(())
 }
 
 fn suspension() -> Outcome {

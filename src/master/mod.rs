@@ -118,7 +118,7 @@ impl<J: Job> Master<J> {
         sup.begin(world.master, &mut world);
         driver::supervise(&mut sup, &mut world, &signals);
         drop(signals);
-        driver::log(&*self.logger, &Event::MasterStopped { killed: sup.killed() });
+        driver::log(&*self.logger, &Event::MasterStopped { killed: sup.killed(), late_starts: sup.late_starts() });
         match (sup.gave_up(), self.config.max_restarts) {
             (Some(last), Some((restarts, within))) => {
                 Err(Error::RestartLimit { restarts, within, last: describe(last, beats, sup.fork_error()) })

@@ -186,6 +186,7 @@ pub enum Event<'a> {
     },
     MasterStopped {
         killed: usize,
+        late_starts: u64,
     },
 }
 
@@ -309,7 +310,9 @@ impl fmt::Display for Event<'_> {
             Event::Stranger { pid, exit } => write!(f, "reaped pid {pid}, not a worker: {}", Ended(exit)),
             Event::WaitFailed { error } => write!(f, "waitid failed: {error}"),
             Event::Ignored { signal } => write!(f, "SIG{} ignored: it has no meaning here", sys::signal_name(signal)),
-            Event::MasterStopped { killed } => write!(f, "master stopped ({killed} killed)"),
+            Event::MasterStopped { killed, late_starts } => {
+                write!(f, "master stopped ({killed} killed, performs late on schedule: {late_starts})")
+            }
         }
     }
 }

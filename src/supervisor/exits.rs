@@ -47,6 +47,7 @@ impl Supervisor {
     /// and a replacement if the slot is still wanted).
     pub(super) fn on_exit(&mut self, i: usize, pid: Pid, exit: Exit, now: Duration, world: &mut impl World) {
         let beat = world.heartbeat(i);
+        self.late_starts += u64::from(beat.late_starts);
         let came_up = beat.ready;
         let s = &mut self.slots[i];
         let uptime = now.saturating_sub(s.started);

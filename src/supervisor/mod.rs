@@ -40,6 +40,8 @@ pub struct Heartbeat {
     pub ready: bool,
     /// The worker ran its `max_performs` and ends to be replaced at once.
     pub recycled: bool,
+    /// Its performs that started late against the interval's schedule.
+    pub late_starts: u32,
     /// When the running perform started, if one is running (stamped only with a perform
     /// timeout).
     pub perform_started: Option<Duration>,
@@ -121,6 +123,8 @@ pub struct Supervisor {
     fork_error: Option<ForkError>,
     /// A rolling restart (HUP) in progress.
     roll: Option<roll::Roll>,
+    /// Late starts of the workers reaped so far.
+    late_starts: u64,
 }
 
 impl Supervisor {
@@ -142,6 +146,7 @@ impl Supervisor {
             last_failure: None,
             fork_error: None,
             roll: None,
+            late_starts: 0,
         }
     }
 
@@ -174,6 +179,11 @@ impl Supervisor {
     /// A supervised pool is done when it was told to stop and every worker is gone.
     pub fn done(&self) -> bool {
         self.stopping.is_some() && self.live() == 0
+    }
+
+    /// Performs started late against the interval's schedule, by every worker reaped so far.
+    pub fn late_starts(&self) -> u64 {
+        self.late_starts
     }
 
     /// Workers ended by force after being asked to stop, so far.

@@ -202,6 +202,7 @@ impl Worker<'_, '_> {
             }
             let start = pace.start(now);
             if let Some(late) = start.late {
+                self.w.beat.count_late_start();
                 let (slot, late) = (self.w.slot, Human(late));
                 self.w.log(Level::Warn, format_args!("worker {slot}: perform started {late} late (the last one overran the interval, or the worker was suspended)"));
             }

@@ -62,7 +62,7 @@ impl Fake {
     }
     /// Slot `i`'s worker ran its `max_performs` and is ending.
     fn recycled(&mut self, i: usize) {
-        self.beats.insert(i, Heartbeat { ready: true, recycled: true, perform_started: None });
+        self.beats.insert(i, Heartbeat { ready: true, recycled: true, ..Default::default() });
     }
 }
 
