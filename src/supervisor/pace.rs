@@ -69,6 +69,11 @@ impl Pace {
         Pace { pacing, next: first, not_before: first, failures: 0, overran: false, grid }
     }
 
+    /// Whether failed performs in a row make the next one wait.
+    pub fn backing_off(&self) -> bool {
+        self.failures > 0
+    }
+
     /// When the next perform may start: its scheduled time, or the end of a backoff if later.
     pub fn due(&self) -> Duration {
         self.next.max(self.not_before)

@@ -186,34 +186,47 @@ impl Worker<'_, '_> {
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let first = first_due(&self.w.pacing, self.w.slot, self.w.workers, sys::now(), wall);
         let mut pace = Pace::new(self.w.pacing, first);
+        // Without an interval or a backoff pending, no clock is read: the simple loop's cost.
+        let clocked = self.w.pacing.interval.is_some();
         let mut iteration = 0;
         while self.go_on() {
-            if self.w.beat.take_reopen() {
+            if self.w.beat.reopen_requested() && self.w.beat.take_reopen() {
                 let _ = catch_unwind(AssertUnwindSafe(|| self.w.logger.reopen()));
             }
             if self.w.max_performs.is_some_and(|n| iteration >= n) {
                 self.w.beat.set_recycled();
                 return;
             }
-            let now = sys::now();
-            if pace.due() > now {
-                self.idle(pace.due() - now);
-                continue;
-            }
-            let start = pace.start(now);
-            if let Some(late) = start.late {
-                self.w.beat.count_late_start();
-                let (slot, late) = (self.w.slot, Human(late));
-                self.w.log(Level::Warn, format_args!("worker {slot}: perform started {late} late (the last one overran the interval, or the worker was suspended)"));
+            if clocked || pace.backing_off() {
+                let now = sys::now();
+                if pace.due() > now {
+                    self.idle(pace.due() - now);
+                    continue;
+                }
             }
             let mut ctx = Context::new(self.w.slot, iteration);
-            if self.w.pacing.interval.is_some() {
+            if clocked {
+                let now = sys::now();
+                let start = pace.start(now);
+                if let Some(late) = start.late {
+                    self.late(late);
+                }
                 ctx = ctx.with_scheduled(Instant::now() - (now - start.scheduled));
             }
             let Some(succeeded) = perform(self, &ctx) else { continue };
-            pace.finished(succeeded, sys::now());
+            if clocked || !succeeded || pace.backing_off() {
+                pace.finished(succeeded, sys::now());
+            }
             iteration += 1;
         }
+    }
+
+    /// A perform starts late against the schedule: counted, and one WARN line.
+    fn late(&self, late: Duration) {
+        self.w.beat.count_late_start();
+        let (slot, late) = (self.w.slot, Human(late));
+        let why = "the last one overran the interval, or the worker was suspended";
+        self.w.log(Level::Warn, format_args!("worker {slot}: perform started {late} late ({why})"));
     }
 
     fn fork_works(&mut self) {
