@@ -23,11 +23,22 @@ pub(crate) fn spawn_master(
     strategy: Strategy,
     perform_timeout: Option<Duration>,
 ) -> Result<Proc, String> {
+    spawn_configured(spec, workers, strategy, move |m| match perform_timeout {
+        Some(t) => m.perform_timeout(t),
+        None => m,
+    })
+}
+
+/// The same, with further settings made by `configure`.
+pub(crate) fn spawn_configured(
+    spec: Spec,
+    workers: usize,
+    strategy: Strategy,
+    configure: impl FnOnce(Master<BenchJob>) -> Master<BenchJob>,
+) -> Result<Proc, String> {
     spawn(move |tx| {
-        let mut master = Master::new(BenchJob::new(tx, spec)).workers(workers).strategy(strategy).logger(NullLogger);
-        if let Some(t) = perform_timeout {
-            master = master.perform_timeout(t);
-        }
+        let master = Master::new(BenchJob::new(tx, spec)).workers(workers).strategy(strategy).logger(NullLogger);
+        let master = configure(master);
         send(tx, Rec::new(START, 0, 0, 0, 0));
         let (code, killed) = match master.run() {
             Ok(shutdown) => (0, shutdown.killed as u64),

@@ -16,7 +16,7 @@ use crate::{MS, SEC};
 pub(crate) struct Cfg {
     pub(crate) quick: bool,
     /// Samples per figure for whole-run measurements.
-    runs: usize,
+    pub(crate) runs: usize,
     /// Samples per figure for per-event latencies (respawn, scale-up).
     pub(crate) samples: usize,
     /// Measuring window of a throughput sample.
@@ -75,7 +75,7 @@ pub(crate) struct Cache {
 }
 
 /// Runs `f` `runs` times, alternating which of the pair goes first to even out drift.
-fn paired<T>(runs: usize, mut f: impl FnMut(bool) -> Result<T, String>) -> Result<(Vec<T>, Vec<T>), String> {
+pub(crate) fn paired<T>(runs: usize, mut f: impl FnMut(bool) -> Result<T, String>) -> Result<(Vec<T>, Vec<T>), String> {
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for run in 0..runs {
         if run % 2 == 0 {

@@ -2,16 +2,16 @@
 
 use std::hint::black_box;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use libc::c_int;
 use sisyphus::{BoxError, Context, Job};
 
 use crate::alloc::{ALLOCS, COUNTING, FORKED_AT, on_fork_child, pthread_atfork};
 use crate::perf::{Counters, SyscallMethod};
-use crate::records::{COUNT, Rec, SETUP, TICK, send};
+use crate::records::{COUNT, LATE, Rec, SETUP, TICK, send};
 use crate::samplers::STORM_DELAY;
-use crate::sys::{getpid, sleep_unless_signalled};
+use crate::sys::{getpid, now_ns, sleep_unless_signalled};
 
 /// How often a sleeping perform looks at `stop_requested`.
 const NAP: Duration = Duration::from_millis(5);
@@ -19,6 +19,10 @@ const NAP: Duration = Duration::from_millis(5);
 /// What a perform does. All but `Sleep` and `Nap` are no-ops apart from rare reports.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Act {
+    /// Nothing at all, from the first perform on (for paced workers).
+    Nothing,
+    /// Reports its start and its lateness against `Context::scheduled` (LATE), every perform.
+    Late,
     /// Nothing, after a first perform that sleeps `STORM_DELAY`.
     Noop,
     /// Reports a TICK every `mask + 1` iterations (a power of two, so no division per perform).
@@ -66,6 +70,21 @@ impl BenchJob {
         send(self.tx, Rec::new(TICK, ctx.worker(), ctx.iteration(), 0, 0));
     }
 
+    /// The lateness is read first thing, as `Instant::now() - ctx.scheduled()`. The record's
+    /// time is the same instant in CLOCK_MONOTONIC ns (`Instant`'s clock), converted through
+    /// a pair of readings taken less than 10 µs apart, so a preemption cannot skew it.
+    fn late(&self, ctx: &Context) {
+        let now = Instant::now();
+        let late = ctx.scheduled().map_or(u64::MAX, |s| now.saturating_duration_since(s).as_nanos() as u64);
+        let t = loop {
+            let (t1, i, t2) = (now_ns(), Instant::now(), now_ns());
+            if t2 - t1 < 10_000 {
+                break t1 - i.saturating_duration_since(now).as_nanos() as u64;
+            }
+        };
+        send(self.tx, Rec { t, ..Rec::new(LATE, ctx.worker(), ctx.iteration(), late, 0) });
+    }
+
     #[cold]
     #[inline(never)]
     fn count(&self, ctx: &Context) {
@@ -100,6 +119,8 @@ impl Job for BenchJob {
     #[inline(never)]
     fn perform(&mut self, ctx: &Context) -> Result<(), BoxError> {
         match self.spec.act {
+            Act::Nothing => {}
+            Act::Late => self.late(ctx),
             Act::Noop => {
                 if ctx.iteration() == 0 && !ctx.stop_requested() {
                     sleep_unless_signalled(STORM_DELAY)

@@ -2,7 +2,7 @@
 //! one table on stdout (progress goes to stderr). BENCHMARKS.md explains each method.
 //!
 //! `cargo bench` runs it all (a few minutes); `cargo bench -- --quick`, or
-//! `SISYPHUS_BENCH_QUICK=1 cargo bench`, a shorter version (under a minute). Item numbers as
+//! `SISYPHUS_BENCH_QUICK=1 cargo bench`, a shorter version (about 1.5 minutes). Item numbers as
 //! arguments (`cargo bench -- 3 5`) run only those items.
 //!
 //! Everything runs in processes forked from this single-threaded binary, as a user would run
@@ -16,6 +16,7 @@ mod alloc;
 mod children;
 mod items;
 mod job;
+mod pacing;
 mod perf;
 // The /proc helpers the process tests use too.
 #[path = "../../tests/support/procfs.rs"]
@@ -30,6 +31,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use items::{Cache, Cfg, item1, item2, item3, item4, item5, item6, item7, item8, item9};
+use pacing::{item10, item11, item12};
 use procs::{descendants, sweep};
 use sys::{now_ns, ns_to_ms};
 use table::{Row, print_table};
@@ -77,7 +79,7 @@ fn main() {
     let mut rows = Vec::new();
     let started = now_ns();
     type Item = fn(&Cfg, &mut Cache) -> Result<Vec<Row>, String>;
-    let items: [(u8, &str, Item); 9] = [
+    let items: [(u8, &str, Item); 12] = [
         (1, "forking throughput", item1),
         (2, "simple loop overhead", |c, _| item2(c)),
         (3, "respawn latency", |c, _| item3(c)),
@@ -87,6 +89,9 @@ fn main() {
         (7, "idle master wake-ups", |c, _| item7(c)),
         (8, "footprint", item8),
         (9, "fork cost against worker memory", item9),
+        (10, "interval accuracy", |c, _| item10(c)),
+        (11, "paced worker wake-ups", |c, _| item11(c)),
+        (12, "stop of workers idle in an interval", |c, _| item12(c)),
     ];
     for (item, name, run) in items {
         if !only.is_empty() && !only.contains(&item) {

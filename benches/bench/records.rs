@@ -16,6 +16,9 @@ pub(crate) const TICK: u32 = 3;
 pub(crate) const COUNT: u32 = 4;
 /// `run` returned: `a` = 0 if `Ok`, `b` = `Shutdown::killed`.
 pub(crate) const RETURNED: u32 = 5;
+/// A paced perform began: `t` = its actual start, `a` = iteration, `b` = ns since
+/// `Context::scheduled` (`u64::MAX` without a schedule).
+pub(crate) const LATE: u32 = 6;
 
 pub(crate) const REC_LEN: usize = 56;
 

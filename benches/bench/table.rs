@@ -141,7 +141,9 @@ pub(crate) fn print_table(cfg: &Cfg, rows: &[Row], load: (String, String)) {
     println!();
     println!("baselines: 1, 9: a bare fork + perform + _exit + waitpid loop (no library), same job and memory;");
     println!("  2: the same perform called directly in a plain loop; 3-6, 8: a bare sigtimedwait supervisor");
-    println!("  (no library) doing the same; 7: one wake-up per perform timeout per worker.");
+    println!("  (no library) doing the same; 7: one wake-up per perform timeout per worker;");
+    println!("  10, 11: plain loops that std::thread::sleep to each next absolute deadline, same interval;");
+    println!("  12: the bare supervisor, its workers asleep until TERM.");
 }
 
 /// CPUs online, CPU model and kernel, for the table's header.
