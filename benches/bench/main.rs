@@ -31,7 +31,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use items::{Cache, Cfg, item1, item2, item3, item4, item5, item6, item7, item8, item9};
-use pacing::{item10, item11, item12};
+use pacing::{item10, item11, item12, item13};
 use procs::{descendants, sweep};
 use sys::{now_ns, ns_to_ms};
 use table::{Row, print_table};
@@ -79,7 +79,7 @@ fn main() {
     let mut rows = Vec::new();
     let started = now_ns();
     type Item = fn(&Cfg, &mut Cache) -> Result<Vec<Row>, String>;
-    let items: [(u8, &str, Item); 12] = [
+    let items: [(u8, &str, Item); 13] = [
         (1, "forking throughput", item1),
         (2, "simple loop overhead", |c, _| item2(c)),
         (3, "respawn latency", |c, _| item3(c)),
@@ -92,6 +92,7 @@ fn main() {
         (10, "interval accuracy", |c, _| item10(c)),
         (11, "paced worker wake-ups", |c, _| item11(c)),
         (12, "stop of workers idle in an interval", |c, _| item12(c)),
+        (13, "HUP rolling restart", |c, _| item13(c)),
     ];
     for (item, name, run) in items {
         if !only.is_empty() && !only.contains(&item) {

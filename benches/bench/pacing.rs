@@ -277,3 +277,30 @@ pub(crate) fn item12(cfg: &Cfg) -> Result<Vec<Row>, String> {
     }
     Ok(rows)
 }
+
+/// Workers in the HUP roll item.
+const ROLL_WORKERS: usize = 8;
+
+/// ms from HUP to the master until the last of `ROLL_WORKERS` replacements finished `setup`,
+/// the workers' performs sleeping 50 ms (each old worker finishes its perform first).
+fn roll_ms(cfg: &Cfg, strategy: Strategy) -> Result<f64, String> {
+    let p = spawn_configured(Spec::new(Act::Sleep(50 * MS), cfg.method), ROLL_WORKERS, strategy, |m| m)?;
+    with_proc(p, |p| {
+        p.setups(ROLL_WORKERS, 60 * SEC)?;
+        // Let every worker get into its loop.
+        std::thread::sleep(100 * MS);
+        let t0 = now_ns();
+        kill(p.pid, libc::SIGHUP);
+        let replaced = p.setups(ROLL_WORKERS, 30 * SEC)?;
+        Ok(ns_to_ms(replaced.last().map_or(t0, |r| r.t) - t0))
+    })
+}
+
+pub(crate) fn item13(cfg: &Cfg) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    for (strategy, kind) in [(Strategy::Forking, "forking"), (Strategy::Simple, "simple")] {
+        let samples = (0..cfg.runs).map(|_| roll_ms(cfg, strategy)).collect::<Result<Vec<_>, _>>()?;
+        rows.push(Row::new(13, format!("HUP roll: 8 {kind} workers, 50 ms performs"), "ms", samples));
+    }
+    Ok(rows)
+}
