@@ -36,7 +36,8 @@ impl Supervisor {
         if let Some((i, asked)) = roll.slot {
             let s = &self.slots[i];
             let fresh = s.pid.is_some() && s.started >= asked;
-            if !(fresh && world.heartbeat(i).ready) {
+            // A slot retired by TTOU meanwhile has nothing left to roll.
+            if i < self.target && !(fresh && world.heartbeat(i).ready) {
                 // The old worker is finishing, or the replacement is in `setup`.
                 return Some(now + ROLL_POLL);
             }

@@ -82,3 +82,23 @@ fn replaced_none(sup: &mut Supervisor, w: &mut Fake) {
     assert!(!w.take().iter().any(|c| matches!(c, Fork(_))), "nothing is forked during a stop");
     assert!(sup.done());
 }
+
+#[test]
+fn a_slot_retired_during_its_roll_does_not_hold_the_roll_up() {
+    let (mut sup, mut w) = pool(cfg(2));
+    (0..2).for_each(|i| w.ready(i));
+    sup.turn(at(10), Signals { hup: 1, ..S }, &mut w);
+    w.take();
+    replaced(&mut sup, &mut w, 0, 100, 102, at(20));
+    w.ready(0);
+    sup.turn(at(30), S, &mut w);
+    assert_eq!(w.take(), [Ask(1, 101)]);
+    // TTOU retires slot 1 while its old worker finishes: the roll ends with it.
+    sup.turn(at(40), Signals { ttou: 1, ..S }, &mut w);
+    let calls = format!("{:?}", w.take());
+    assert!(calls.contains("rolling restart done: 2 workers replaced"), "{calls}");
+    w.die(101, Exit::Code(0));
+    sup.turn(at(50), S, &mut w);
+    assert!(!format!("{:?}", w.take()).contains("Fork"), "the retired slot is not refilled");
+    assert_eq!(sup.turn(at(60), S, &mut w), None, "no more polling");
+}
