@@ -12,7 +12,8 @@ use crate::items::{Cfg, paired};
 use crate::job::{Act, BenchJob, Spec};
 use crate::procfs::{Pid, status_field};
 use crate::procs::{Proc, spawn, with_proc};
-use crate::records::{LATE, RETURNED};
+use crate::records::LATE;
+use crate::samplers::timed_stop;
 use crate::sys::{after, die_with, exit_now, fork, getpid, kill, now_ns, ns_to_ms};
 use crate::table::{Goal, Row, median};
 use crate::{MS, SEC};
@@ -253,19 +254,8 @@ fn idle_stop_ms(cfg: &Cfg, strategy: Strategy, bare: bool) -> Result<f64, String
     } else {
         paced(cfg, Act::Nothing, STOP_WORKERS, strategy, HOUR)?
     };
-    with_proc(p, |p| {
-        p.setups(STOP_WORKERS, 60 * SEC)?;
-        // Let every worker make its first perform and begin its wait.
-        std::thread::sleep(200 * MS);
-        let t0 = now_ns();
-        kill(p.pid, libc::SIGINT);
-        let r = p.expect("run to return", after(40 * SEC), |r| r.kind == RETURNED)?;
-        let code = p.wait_exit(10 * SEC)?;
-        if r.a != 0 || r.b != 0 || code != 0 {
-            return Err(format!("unclean stop: exit code {code}, {} killed", r.b));
-        }
-        Ok(ns_to_ms(r.t - t0))
-    })
+    // Let every worker make its first perform and begin its wait.
+    timed_stop(p, STOP_WORKERS, 200 * MS)
 }
 
 pub(crate) fn item12(cfg: &Cfg) -> Result<Vec<Row>, String> {

@@ -197,10 +197,16 @@ pub(crate) fn stop_ms(cfg: &Cfg, n: usize, strategy: Strategy, busy: bool, bare:
     } else {
         spawn_master(Spec::new(act, cfg.method), n, strategy, None)?
     };
+    // Let every worker get into its loop.
+    timed_stop(p, n, if busy { STORM_DELAY + 100 * MS } else { 100 * MS })
+}
+
+/// ms from SIGINT to master `p`, once its `n` workers are up and `settle` has passed, until
+/// `run` returned; an error unless it returned `Ok` with nothing killed and exit 0.
+pub(crate) fn timed_stop(p: Proc, n: usize, settle: Duration) -> Result<f64, String> {
     with_proc(p, |p| {
         p.setups(n, 60 * SEC)?;
-        // Let every worker get into its loop.
-        std::thread::sleep(if busy { STORM_DELAY + 100 * MS } else { 100 * MS });
+        std::thread::sleep(settle);
         let t0 = now_ns();
         kill(p.pid, libc::SIGINT);
         let r = p.expect("run to return", after(40 * SEC), |r| r.kind == RETURNED)?;

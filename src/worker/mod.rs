@@ -211,7 +211,7 @@ impl Worker<'_, '_> {
                 if let Some(late) = start.late {
                     self.late(late);
                 }
-                ctx = ctx.with_scheduled(Instant::now() - (now - start.scheduled));
+                ctx = ctx.with_scheduled(Instant::now() - now.saturating_sub(start.scheduled));
             }
             let Some(succeeded) = perform(self, &ctx) else { continue };
             if clocked || !succeeded || pace.backing_off() {
