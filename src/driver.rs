@@ -5,13 +5,16 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use crate::beat::{Beats, WAKE};
-use crate::supervisor::{Config, Event, ForkError, Heartbeat, Signals, Supervisor, World, recycle_limit};
+use crate::master::Service;
+use crate::supervisor::{Config, Event, ForkError, Heartbeat, Notice, Signals, Supervisor, World, recycle_limit};
 use crate::sys::{self, Action, Exit, Exited, MasterSignals, Pending, Pid, SigSet};
 use crate::worker::{self, Spec};
 use crate::{Job, Logger};
 
-/// The signals the master counts while it supervises.
-pub const MASTER_SIGNALS: [i32; 10] = [
+/// The signals the master counts while it supervises. A worker sends `WAKE` when its `setup`
+/// is done, so that the master need not poll for readiness.
+pub const MASTER_SIGNALS: [i32; 11] = [
+    WAKE,
     sys::SIGINT,
     sys::SIGTERM,
     sys::SIGQUIT,
@@ -41,6 +44,15 @@ pub struct Driver<'a, J: Job> {
     /// The handlers `run` installed, to take back out of each worker.
     pub signals: Option<&'a MasterSignals>,
     pub master: Pid,
+    /// Where `run` reports readiness and state (none for the unmonitored API).
+    pub service: Option<&'a mut Service>,
+}
+
+impl<J: Job> Driver<'_, J> {
+    /// A daemon's stdout and stderr follow its log file.
+    fn follows_log(&self) -> bool {
+        self.service.as_ref().is_some_and(|s| s.follow_log)
+    }
 }
 
 /// Whether the process has other threads; waits up to 20 ms for a thread that was just joined
@@ -67,7 +79,7 @@ impl<J: Job> World for Driver<'_, J> {
         beat.reset();
         sys::flush_stdio();
         // No master handler may run in the child before it has set its own.
-        let mask = SigSet::of(&MASTER_SIGNALS).with(WAKE).block();
+        let mask = SigSet::of(&MASTER_SIGNALS).block();
         let spec = Spec {
             slot,
             master: self.master,
@@ -76,6 +88,8 @@ impl<J: Job> World for Driver<'_, J> {
             allow_threads: self.config.allow_threads,
             pacing: self.config.pacing,
             workers: self.config.workers.max(slot + 1),
+            tell_master: self.signals.is_some(),
+            follow_log: self.follows_log(),
             max_performs: self.config.max_performs.map(|n| recycle_limit(n, sys::now().as_nanos() as u64)),
             beat,
             logger: self.logger,
@@ -124,6 +138,12 @@ impl<J: Job> World for Driver<'_, J> {
 
     fn reopen_log(&mut self) {
         let _ = catch_unwind(AssertUnwindSafe(|| self.logger.reopen()));
+        if self.follows_log()
+            && let Some(path) = self.logger.file()
+        {
+            // Its own failure was logged by the logger's reopen.
+            let _ = sys::reopen_output(path);
+        }
     }
 
     fn ask_to_reopen(&mut self, slot: usize, pid: Pid) {
@@ -146,6 +166,12 @@ impl<J: Job> World for Driver<'_, J> {
 
     fn log(&mut self, event: &Event<'_>) {
         log(self.logger, event);
+    }
+
+    fn notify(&mut self, notice: &Notice) {
+        if let Some(service) = self.service.as_deref_mut() {
+            service.notify(notice, self.logger);
+        }
     }
 }
 

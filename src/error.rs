@@ -27,6 +27,17 @@ pub enum Error {
         /// refused)`.
         last: String,
     },
+    /// Another process holds the pidfile's lock: another master runs. Nothing was forked.
+    PidfileHeld {
+        /// The pidfile.
+        path: std::path::PathBuf,
+        /// The pid written in it, when it could be read.
+        pid: Option<u32>,
+    },
+    /// A daemon's worker failed to start (or died) before every worker was up, so the daemon
+    /// stopped and its launcher exited non-zero. How it ended is worded as in
+    /// [`RestartLimit`](Error::RestartLimit)'s `last`.
+    StartFailed(String),
 }
 
 impl fmt::Display for Error {
@@ -41,6 +52,13 @@ impl fmt::Display for Error {
             Error::RestartLimit { restarts, within, last } => {
                 write!(f, "workers died more than {restarts} times within {within:?}; gave up; last: {last}")
             }
+            Error::PidfileHeld { path, pid: Some(pid) } => {
+                write!(f, "pidfile {} is locked by pid {pid}: another master is running", path.display())
+            }
+            Error::PidfileHeld { path, pid: None } => {
+                write!(f, "pidfile {} is locked by another process", path.display())
+            }
+            Error::StartFailed(last) => write!(f, "a worker failed before every worker was up: {last}"),
         }
     }
 }

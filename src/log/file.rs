@@ -63,6 +63,10 @@ impl Logger for FileLogger {
         }
     }
 
+    fn file(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+
     fn reopen(&self) {
         match sys::open_append(&self.path) {
             Ok(new) => sys::close(self.fd.swap(new, AcqRel)),

@@ -75,6 +75,15 @@ pub trait Logger {
     /// the renamed one keeps the old lines: see [`FileLogger`]. Each process reopens its own
     /// descriptors; a forked process keeps writing where it did until it is asked to.
     fn reopen(&self) {}
+
+    /// The file this logger appends to, if it is one; the default is none. A daemon
+    /// ([`Master::daemonize`](crate::Master::daemonize)) points its stdout and stderr there
+    /// too, so that what performs print lands beside the log, and points them there again
+    /// each time it reopens its log (USR1). Without a file, a daemon's stdout and stderr go to
+    /// `/dev/null`.
+    fn file(&self) -> Option<&std::path::Path> {
+        None
+    }
 }
 
 impl<F: Fn(Level, fmt::Arguments<'_>)> Logger for F {

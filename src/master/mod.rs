@@ -2,8 +2,12 @@
 //! out.
 
 mod options;
+mod service;
+
+pub(crate) use service::Service;
 
 use std::fmt;
+use std::path::PathBuf;
 
 use crate::beat::Beats;
 use crate::driver::{self, Driver, MASTER_IGNORES, MASTER_SIGNALS};
@@ -56,6 +60,8 @@ pub struct Master<J: Job> {
     beats: Option<Beats>,
     /// The workers of the unmonitored API.
     unmonitored: Option<Supervisor>,
+    pidfile: Option<PathBuf>,
+    daemon: bool,
 }
 
 impl<J: Job> fmt::Debug for Master<J> {
@@ -77,6 +83,8 @@ impl<J: Job> Master<J> {
             logger: Box::new(StderrLogger::default()),
             beats: None,
             unmonitored: None,
+            pidfile: None,
+            daemon: false,
         }
     }
 
@@ -91,9 +99,10 @@ impl<J: Job> Master<J> {
     ///
     /// # Errors
     /// Before anything forks: [`Error::Config`] for a bad setting, [`Error::Threads`] when
-    /// the process has other threads, [`Error::Io`] when the shared table or the signal
-    /// handlers cannot be set up (no memory, no descriptor free). After a stop:
-    /// [`Error::RestartLimit`] when `max_restarts` tripped.
+    /// the process has other threads, [`Error::PidfileHeld`] when another master holds the
+    /// pidfile, [`Error::Io`] when the shared table, the signal handlers, the pidfile or the
+    /// notification socket cannot be set up. After a stop: [`Error::RestartLimit`] when
+    /// `max_restarts` tripped, [`Error::StartFailed`] when a daemon never came up.
     pub fn run(mut self) -> Result<Shutdown, Error> {
         self.prepare()?;
         // Workers of the unmonitored API would share slots with the pool's: stop them first.
@@ -103,9 +112,28 @@ impl<J: Job> Master<J> {
         if !self.config.allow_threads {
             driver::other_threads().map_err(fork_error)?;
         }
+        let mut service = service::Service::default();
+        if self.daemon {
+            // Before the daemon's `chdir("/")`.
+            if let Some(path) = &mut self.pidfile {
+                *path = std::path::absolute(&*path).map_err(|e| Error::Io("resolving the pidfile's path", e))?;
+            }
+            // SAFETY: single-threaded, as just checked, or as `allow_threads`' caller vouched.
+            unsafe { service.daemonize(&*self.logger)? };
+        }
+        let result = self.serve(&mut service);
+        service.finish(&result);
+        result
+    }
+
+    fn serve(&mut self, service: &mut service::Service) -> Result<Shutdown, Error> {
+        service.open(self.pidfile.as_ref())?;
         let signals = MasterSignals::install(&MASTER_SIGNALS, &MASTER_IGNORES)
             .map_err(|e| Error::Io("installing signal handlers", e))?;
         let mut sup = Supervisor::new(self.config.clone(), true);
+        if let Some(every) = sys::watchdog_from_env().filter(|_| service.notifying()) {
+            sup.watchdog(every);
+        }
         let beats = self.beats.as_ref().expect("prepared");
         let mut world = Driver {
             job: &mut self.job,
@@ -114,16 +142,17 @@ impl<J: Job> Master<J> {
             beats,
             signals: Some(&signals),
             master: sys::getpid(),
+            service: Some(service),
         };
-        sup.begin(world.master, &mut world);
+        sup.begin(world.master, sys::now(), &mut world);
         driver::supervise(&mut sup, &mut world, &signals);
         drop(signals);
         driver::log(&*self.logger, &Event::MasterStopped { killed: sup.killed(), late_starts: sup.late_starts() });
-        match (sup.gave_up(), self.config.max_restarts) {
-            (Some(last), Some((restarts, within))) => {
-                Err(Error::RestartLimit { restarts, within, last: describe(last, beats, sup.fork_error()) })
-            }
-            _ => Ok(Shutdown { killed: sup.killed() }),
+        let Some(last) = sup.gave_up() else { return Ok(Shutdown { killed: sup.killed() }) };
+        let last = describe(last, beats, sup.fork_error());
+        match self.config.max_restarts {
+            Some((restarts, within)) if !sup.start_failed() => Err(Error::RestartLimit { restarts, within, last }),
+            _ => Err(Error::StartFailed(last)),
         }
     }
 
@@ -196,6 +225,7 @@ impl<J: Job> Master<J> {
             beats,
             signals: None,
             master: sys::getpid(),
+            service: None,
         };
         Some((self.unmonitored.as_mut()?, world))
     }

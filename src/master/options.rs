@@ -141,6 +141,54 @@ impl<J: Job> Master<J> {
         self
     }
 
+    /// Writes the master's pid to `path` and holds it with a lock while `run` runs, so that a
+    /// second master refuses to start ([`Error::PidfileHeld`](crate::Error::PidfileHeld),
+    /// naming the pid in the file) and nothing is forked. The lock is `flock` on the file
+    /// itself, taken without waiting: the kernel drops it when the master dies, even by
+    /// SIGKILL, so a stale file is simply taken over, never trusted by its pid (in a container
+    /// pids start again from 1). Workers never hold or release it. At exit the file is removed,
+    /// if it is still ours. Default: none.
+    ///
+    /// The file is written before any worker is forked, so an init script that reads it as
+    /// soon as a [`daemonize`](Master::daemonize)d launcher exits finds the daemon's pid.
+    pub fn pidfile(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.pidfile = Some(path.into());
+        self
+    }
+
+    /// Makes `run` detach into a daemon first, for hosts without a supervisor (an init script,
+    /// a shell): under systemd or Kubernetes, don't; they supervise the process as it is.
+    ///
+    /// The calling process becomes the launcher: it waits until the daemon has every initial
+    /// worker up, then exits 0; or, if the daemon fails first, exits 1 with the daemon's error
+    /// on its stderr, so a launch script learns the truth. A worker that fails its `setup` (or
+    /// dies) before every worker is up ends the start: the daemon stops the rest and `run`
+    /// returns [`Error::StartFailed`](crate::Error::StartFailed) there. The daemon (a
+    /// grandchild, in a new session, so it can never take a terminal) runs from `/` with
+    /// umask 022, stdin on `/dev/null`, and stdout and stderr appended to the logger's file
+    /// ([`FileLogger`](crate::FileLogger)), or on `/dev/null` without one. A relative
+    /// pidfile or log-file path is resolved before the `chdir`. Refused with
+    /// [`Error::Config`](crate::Error::Config) when `NOTIFY_SOCKET` is set: under systemd's
+    /// `Type=notify` the launcher's exit would fail the unit.
+    ///
+    /// ```no_run
+    /// # use sisyphus::{BoxError, Context, FileLogger, Job, Master};
+    /// # struct Sweep;
+    /// # impl Job for Sweep { fn perform(&mut self, _: &Context) -> Result<(), BoxError> { Ok(()) } }
+    /// let log = FileLogger::new("/var/log/sweep.log").expect("log file");
+    /// let result = Master::new(Sweep).logger(log).pidfile("/run/sweep.pid").daemonize().run();
+    /// // Only the daemon gets here; the launcher has exited.
+    /// if let Err(e) = result {
+    ///     eprintln!("sweep: {e}"); // to the log file
+    ///     std::process::exit(1);
+    /// }
+    /// ```
+    pub fn daemonize(mut self) -> Self {
+        self.daemon = true;
+        self.config.must_come_up = true;
+        self
+    }
+
     /// Lets `run` and `start_worker` fork although the process has other threads, and lets a
     /// forking worker fork performs although `setup` left threads running.
     ///

@@ -33,8 +33,6 @@ pub const PERFORM_BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// A worker's `max_performs` limit is drawn between n and n + n / `RECYCLE_SPREAD`, so that
 /// workers started together do not all recycle at once.
 pub const RECYCLE_SPREAD: u64 = 4;
-/// How often the master looks whether a rolling restart's replacement has finished `setup`.
-pub const ROLL_POLL: Duration = Duration::from_millis(10);
 /// How many workers the master forks between two looks at its signals.
 pub const FORK_BATCH: usize = 32;
 
@@ -62,6 +60,9 @@ pub struct Config {
     pub allow_threads: bool,
     pub pacing: Pacing,
     pub max_performs: Option<u64>,
+    /// A worker that fails to start before the pool was ever up ends the start (a daemon's
+    /// launcher must learn the truth); otherwise it is retried with backoff.
+    pub must_come_up: bool,
 }
 
 impl Default for Config {
@@ -76,6 +77,7 @@ impl Default for Config {
             allow_threads: false,
             pacing: Pacing { backoff: Some((PERFORM_BACKOFF_BASE, PERFORM_BACKOFF_MAX)), ..Pacing::default() },
             max_performs: None,
+            must_come_up: false,
         }
     }
 }

@@ -39,6 +39,8 @@ pub enum Cause {
     Signal(i32),
     /// Workers died too often.
     RestartLimit,
+    /// A worker failed to start, and the pool had to come up (a daemon).
+    StartFailed,
 }
 
 impl fmt::Display for Cause {
@@ -46,6 +48,7 @@ impl fmt::Display for Cause {
         match self {
             Cause::Signal(sig) => f.write_str(sys::signal_name(*sig)),
             Cause::RestartLimit => f.write_str("restart limit"),
+            Cause::StartFailed => f.write_str("failed start"),
         }
     }
 }
@@ -59,6 +62,8 @@ pub enum Then {
     Nothing,
     /// None: this death tripped the restart limit.
     GiveUp,
+    /// None: the pool had to come up, and this worker failed to start.
+    StartFailed,
 }
 
 /// One thing the master logs.
@@ -117,6 +122,17 @@ pub enum Event<'a> {
     Scaling {
         from: usize,
         to: usize,
+    },
+    /// Every wanted worker finished `setup` for the first time.
+    Ready {
+        workers: usize,
+        after: Duration,
+    },
+    /// A daemon's worker failed to start before the pool came up.
+    StartFailed,
+    /// A notification to the service manager could not be sent.
+    NotifyFailed {
+        error: &'a io::Error,
     },
     ScalingLimit {
         max: usize,
@@ -210,14 +226,17 @@ impl Event<'_> {
             }
             Event::Ended { exit: Exit::Code(0), .. } => Level::Warn,
             Event::Ended { .. } | Event::PerformOverrun { .. } | Event::ForkFailed { .. } => Level::Error,
-            Event::GivingUp { .. } | Event::WaitFailed { .. } | Event::RollFailed { .. } => Level::Error,
+            Event::GivingUp { .. } | Event::WaitFailed { .. } | Event::RollFailed { .. } | Event::StartFailed => {
+                Level::Error
+            }
             Event::ScalingLimit { .. }
             | Event::StoppingAtOnce { .. }
             | Event::StopOverdue { .. }
             | Event::NotEnding { .. }
             | Event::SetupOverrun { .. }
             | Event::Overslept { .. }
-            | Event::Ignored { .. } => Level::Warn,
+            | Event::Ignored { .. }
+            | Event::NotifyFailed { .. } => Level::Warn,
             Event::Stranger { .. } => Level::Debug,
             _ => Level::Info,
         }
@@ -259,6 +278,9 @@ impl fmt::Display for Event<'_> {
                 write!(f, "worker {slot} (pid {pid}) recycled after {} (max_performs): replacing it", Human(uptime))
             }
             Event::Scaling { from, to } => write!(f, "scaling from {from} to {}", Workers(to)),
+            Event::Ready { workers, after } => write!(f, "ready: {} up in {}", Workers(workers), Human(after)),
+            Event::StartFailed => f.write_str("a worker failed before every worker was up: giving up the start"),
+            Event::NotifyFailed { error } => write!(f, "cannot notify the service manager (NOTIFY_SOCKET): {error}"),
             Event::ScalingLimit { max } => write!(f, "TTIN ignored past the limit of {max} workers"),
             Event::NothingToRetire => f.write_str("TTOU ignored: no worker to retire"),
             Event::Retiring { slot, pid } => write!(f, "retiring worker {slot} (pid {pid})"),
@@ -324,6 +346,7 @@ impl fmt::Display for Then {
             Then::Restart(d) => write!(f, "restarting in {}", Human(d)),
             Then::Nothing => f.write_str("not restarting"),
             Then::GiveUp => f.write_str("not restarting: the restart limit is reached"),
+            Then::StartFailed => f.write_str("not restarting: a daemon's start must succeed"),
         }
     }
 }

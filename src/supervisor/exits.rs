@@ -70,7 +70,9 @@ impl Supervisor {
         s.clear();
         self.last_failure = Some(Failure { slot: i, exit, came_up, kill, forked: true });
         let tripped = self.record_restart(now);
-        let then = if tripped {
+        let then = if tripped && self.start_failed() {
+            Then::StartFailed
+        } else if tripped {
             Then::GiveUp
         } else if self.supervising && self.stopping.is_none() && i < self.target {
             Then::Restart(delay)
@@ -83,14 +85,26 @@ impl Supervisor {
         }
     }
 
-    /// Feeds the restart limit; true when this restart trips it for the first time.
+    /// Feeds the restart limit; true when this restart trips it for the first time, or is a
+    /// failed start of a pool that must come up (a daemon's).
     pub(super) fn record_restart(&mut self, now: Duration) -> bool {
-        let tripped = self.window.as_mut().is_some_and(|w| w.record(now)) && !self.gave_up;
+        self.notices.restarts += 1;
+        let limit = self.window.as_mut().is_some_and(|w| w.record(now));
+        let tripped = (limit || self.start_failed()) && !self.gave_up;
         self.gave_up |= tripped;
         tripped
     }
 
+    /// A worker failed to start before the pool was ever up, and the pool must come up.
+    pub fn start_failed(&self) -> bool {
+        self.cfg.must_come_up && !self.notices.ready
+    }
+
     pub(super) fn give_up(&mut self, now: Duration, world: &mut impl World) {
+        if self.start_failed() {
+            world.log(&Event::StartFailed);
+            return self.begin_stop(Cause::StartFailed, now, world);
+        }
         let (restarts, within) = self.cfg.max_restarts.unwrap_or_default();
         world.log(&Event::GivingUp { restarts, within });
         self.begin_stop(Cause::RestartLimit, now, world);

@@ -12,6 +12,7 @@
 mod config;
 mod event;
 mod exits;
+mod notify;
 mod pace;
 mod roll;
 mod slot;
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 pub use config::*;
 pub use event::{Cause, Ended, Event, ForkError, Human, Then};
+pub use notify::Notice;
 pub use pace::{Pace, Pacing, first_due, recycle_limit};
 pub use slot::{Kill, restart_delay};
 
@@ -85,6 +87,8 @@ pub trait World {
     fn collect(&mut self, pid: Pid) -> Exit;
     /// Records an event.
     fn log(&mut self, event: &Event<'_>);
+    /// Tells the service manager (and a daemon's launcher), if one listens.
+    fn notify(&mut self, notice: &Notice);
 }
 
 /// The last worker that ended unasked, for `Error::RestartLimit`.
@@ -125,6 +129,8 @@ pub struct Supervisor {
     roll: Option<roll::Roll>,
     /// Late starts of the workers reaped so far.
     late_starts: u64,
+    /// What the service manager has been told.
+    notices: notify::Notices,
 }
 
 impl Supervisor {
@@ -147,13 +153,15 @@ impl Supervisor {
             fork_error: None,
             roll: None,
             late_starts: 0,
+            notices: notify::Notices::default(),
         }
     }
 
     /// Starts supervising: the configured number of workers is wanted from now on.
-    pub fn begin(&mut self, master: Pid, world: &mut impl World) {
+    pub fn begin(&mut self, master: Pid, now: Duration, world: &mut impl World) {
         self.target = self.cfg.workers;
         world.log(&Event::Starting { master, workers: self.target, strategy: self.cfg.strategy });
+        self.notify_start(now, world);
     }
 
     /// One turn of the loop, in this order: notice a suspension of the master, act on the
@@ -172,6 +180,8 @@ impl Supervisor {
         // A deadline already past (a backoff over, more forks than one batch) is due now:
         // planning to wake at it would make the next turn look like a return from a suspension.
         let deadline = if self.done() { None } else { self.tick(now, world).map(|d| d.max(now)) };
+        let watchdog = if self.supervising { self.notify_turn(now, world) } else { None };
+        let deadline = if self.done() { None } else { deadline.into_iter().chain(watchdog).min() };
         self.planned = deadline;
         deadline
     }
@@ -308,6 +318,7 @@ impl Supervisor {
             return;
         }
         self.stopping = Some(by);
+        world.notify(&Notice::Stopping);
         world.log(&Event::Stopping { by, workers: self.live(), timeout: self.cfg.stop_timeout });
         for i in 0..self.slots.len() {
             self.ask_to_stop(i, now, world);
@@ -315,7 +326,10 @@ impl Supervisor {
     }
 
     fn stop_at_once(&mut self, by: Cause, again: bool, now: Duration, world: &mut impl World) {
-        self.stopping.get_or_insert(by);
+        if self.stopping.is_none() {
+            self.stopping = Some(by);
+            world.notify(&Notice::Stopping);
+        }
         world.log(&Event::StoppingAtOnce { by, again, workers: self.live() });
         for i in 0..self.slots.len() {
             self.force(i, Kill::Immediate, now, world);

@@ -2,11 +2,13 @@
 //! its perform), its replacement is forked as soon as it exits, and the roll moves on once the
 //! replacement has finished `setup`: at most one slot is ever without a ready worker. A
 //! replacement that fails `setup` stops the roll; the slots not yet rolled keep their workers.
+//! The service manager hears `RELOADING=1` at the HUP and `READY=1` when the roll ends, either
+//! way. The master needs no polling: a worker signals it when its `setup` is done.
 
 use std::time::Duration;
 
-use super::config::ROLL_POLL;
-use super::{Event, Supervisor, World};
+use super::config::FORCE_GRACE;
+use super::{Event, Notice, Supervisor, World};
 
 /// A rolling restart in progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,19 +29,19 @@ impl Supervisor {
         let (slot, replaced) = self.roll.map_or((None, 0), |r| (r.slot, r.replaced));
         self.roll = Some(Roll { since: now, slot, replaced });
         world.log(&Event::RollStarting { workers });
+        world.notify(&Notice::Reloading { at: now });
     }
 
-    /// Moves the roll on; returns when to look again while it waits for a replacement's
-    /// `setup` (nothing signals that).
-    pub(super) fn step_roll(&mut self, now: Duration, world: &mut impl World) -> Option<Duration> {
-        let mut roll = self.roll?;
+    /// Moves the roll on.
+    pub(super) fn step_roll(&mut self, now: Duration, world: &mut impl World) {
+        let Some(mut roll) = self.roll else { return };
         if let Some((i, asked)) = roll.slot {
             let s = &self.slots[i];
             let fresh = s.pid.is_some() && s.started >= asked;
             // A slot retired by TTOU meanwhile has nothing left to roll.
             if i < self.target && !(fresh && world.heartbeat(i).ready) {
                 // The old worker is finishing, or the replacement is in `setup`.
-                return Some(now + ROLL_POLL);
+                return;
             }
             roll.slot = None;
             roll.replaced += 1;
@@ -53,12 +55,15 @@ impl Supervisor {
                 roll.slot = Some((i, now));
                 self.roll = Some(roll);
                 self.ask_to_stop(i, now, world);
-                Some(now + ROLL_POLL)
+                // This slot may take a perform's end and a `setup`, beyond any start timeout.
+                if let Some(setup) = self.cfg.setup_timeout {
+                    world.notify(&Notice::ExtendTimeout(self.cfg.stop_timeout + setup + FORCE_GRACE));
+                }
             }
             None => {
                 self.roll = None;
                 world.log(&Event::RollDone { workers: roll.replaced });
-                None
+                world.notify(&Notice::Ready);
             }
         }
     }
@@ -71,6 +76,7 @@ impl Supervisor {
             self.roll = None;
             let left = (0..self.slots.len()).filter(|&i| i != slot && self.slots[i].pid.is_some()).count();
             world.log(&Event::RollFailed { slot, replaced: roll.replaced, left });
+            world.notify(&Notice::Ready);
         }
     }
 }

@@ -25,15 +25,14 @@ impl Supervisor {
                 }
             }
         }
-        let roll = if self.spawning() {
-            self.step_roll(now, world)
+        if self.spawning() {
+            self.step_roll(now, world);
         } else {
             self.roll = None;
-            None
-        };
+        }
         self.enforce_stops(now, world);
         let timeouts = self.enforce_timeouts(now, world);
-        self.next_deadline().into_iter().chain(timeouts).chain(roll).min()
+        self.next_deadline().into_iter().chain(timeouts).min()
     }
 
     /// Starting workers is on while supervising and not stopping (a fork failure may just
@@ -140,6 +139,7 @@ impl Supervisor {
         match overrun {
             Overrun::Setup { elapsed } => {
                 let limit = self.cfg.setup_timeout.unwrap_or_default();
+                self.notices.timeouts += 1;
                 world.log(&Event::SetupOverrun { slot: i, pid, elapsed, limit });
                 self.kill_group(i, Kill::SetupTimeout, world);
             }
@@ -147,6 +147,7 @@ impl Supervisor {
                 let (limit, strategy) = (self.cfg.perform_timeout.unwrap_or_default(), self.cfg.strategy);
                 let first = self.slots[i].timeout_sent.is_none_or(|(s, _)| s != started);
                 if first {
+                    self.notices.timeouts += 1;
                     world.log(&Event::PerformOverrun { slot: i, pid, elapsed, limit, strategy });
                 }
                 if strategy == Strategy::Simple {

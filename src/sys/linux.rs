@@ -122,3 +122,9 @@ pub fn flush_c_stdout() {
     // (only `freopen`, which keeps it valid, changes it); fflush takes the stream's own lock.
     unsafe { libc::fflush(stdout) };
 }
+
+/// An abstract Unix socket address (the name without its leading NUL).
+pub fn abstract_address(name: &[u8]) -> io::Result<std::os::unix::net::SocketAddr> {
+    use std::os::linux::net::SocketAddrExt;
+    std::os::unix::net::SocketAddr::from_abstract_name(name)
+}

@@ -4,12 +4,16 @@
 //!
 //! Split by concern: [`signal`] (dispositions, masks, waiting for a signal, the master's
 //! self-pipe), [`process`] (fork, wait, kill, exit), [`shm`] (the shared heartbeat table),
-//! [`output`] (writes that never block) and [`fd`] (descriptors). What differs between systems
+//! [`output`] (writes that never block), [`fd`] (descriptors), and what serves a service
+//! manager or an init script: [`notify`] (`sd_notify`), [`pidfile`] and [`daemon`]. What differs between systems
 //! is in one file per OS family: `linux.rs`, and `other.rs` for macOS and the BSDs, whose
 //! header says what such a build lacks.
 
+mod daemon;
 mod fd;
+mod notify;
 mod output;
+mod pidfile;
 mod process;
 mod shm;
 mod signal;
@@ -26,9 +30,12 @@ use std::time::Duration;
 
 use libc::c_int;
 
+pub use daemon::{ReadyPipe, daemonize, reopen_output};
 pub use fd::{close, open_append};
+pub use notify::{NotifySocket, forget_service_env, notify_socket_set, watchdog_from_env};
 pub use os::{DEATH_SIGNAL_WORKS, thread_count};
 pub use output::{WriteOutcome, write_nowait};
+pub use pidfile::{Held, Pidfile};
 pub use process::*;
 pub use shm::{Shared, Zeroed};
 pub use signal::*;

@@ -11,6 +11,8 @@
 //!   can slip in between); `sigtimedwait` is emulated by polling the pending set every
 //!   [`PARENT_POLL`]; writes that must not block look with `poll` first, which leaves a small
 //!   race with other writers of the same pipe.
+//! - No abstract socket addresses: `NOTIFY_SOCKET=@name` is refused with an error (systemd
+//!   itself exists on Linux only).
 
 use std::io;
 use std::time::Duration;
@@ -125,4 +127,9 @@ pub fn write_nowait(_fd: c_int, _buf: &[u8]) -> io::Result<usize> {
 pub fn flush_c_stdout() {
     // SAFETY: fflush(NULL) flushes every open output stream; it has no other preconditions.
     unsafe { libc::fflush(std::ptr::null_mut()) };
+}
+
+/// Abstract Unix socket addresses exist on Linux only.
+pub fn abstract_address(_name: &[u8]) -> io::Result<std::os::unix::net::SocketAddr> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "abstract socket addresses exist on Linux only"))
 }

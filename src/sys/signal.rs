@@ -54,13 +54,6 @@ impl SigSet {
         }
     }
 
-    /// This set with `sig` added.
-    pub fn with(mut self, sig: c_int) -> Self {
-        // SAFETY: a valid, initialised set.
-        unsafe { libc::sigaddset(&mut self.0, sig) };
-        self
-    }
-
     /// This set without `sig`.
     pub fn without(mut self, sig: c_int) -> Self {
         // SAFETY: a valid, initialised set.

@@ -40,6 +40,10 @@ pub struct Spec<'a> {
     pub max_performs: Option<u64>,
     /// The pool's configured size, for spreading the slots' first performs.
     pub workers: usize,
+    /// A supervising master waits for `WAKE` when `setup` is done.
+    pub tell_master: bool,
+    /// A daemon's stdout and stderr follow the log file when it is reopened.
+    pub follow_log: bool,
     pub beat: &'a Beat,
     pub logger: &'a dyn Logger,
     /// The signal mask to go back to after the fork (the master blocked its signals for it).
@@ -72,6 +76,7 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
 /// graceful stop the job is dropped here, once, and never in a perform child.
 pub fn run<J: Job>(mut job: J, w: &Spec<'_>) -> ! {
     let armed = signals::adopt(w.beat, w.master, true);
+    sys::forget_service_env();
     w.mask.set_mask();
     SigSet::of(&[SIGINT, SIGTERM, WAKE]).unblock();
     crate::log::forget_dropped();
@@ -123,6 +128,9 @@ fn setup<J: Job>(job: &mut J, w: &Spec<'_>) {
         refuse_threads(w);
     }
     w.beat.set_ready();
+    if w.tell_master && sys::getppid() == w.master {
+        let _ = sys::kill(w.master, WAKE);
+    }
     sys::flush_stdio();
 }
 
@@ -192,6 +200,9 @@ impl Worker<'_, '_> {
         while self.go_on() {
             if self.w.beat.reopen_requested() && self.w.beat.take_reopen() {
                 let _ = catch_unwind(AssertUnwindSafe(|| self.w.logger.reopen()));
+                if let Some(path) = self.w.logger.file().filter(|_| self.w.follow_log) {
+                    let _ = sys::reopen_output(path);
+                }
             }
             if self.w.max_performs.is_some_and(|n| iteration >= n) {
                 self.w.beat.set_recycled();

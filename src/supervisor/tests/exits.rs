@@ -144,7 +144,7 @@ fn restarts_spread_wider_than_the_window_do_not_trip_the_limit() {
 fn fork_failures_back_off_are_logged_once_and_recovery_is_logged() {
     let mut w = Fake { fork_fails: 3, ..Fake::default() };
     let mut sup = Supervisor::new(cfg(1), true);
-    sup.begin(1, &mut w);
+    sup.begin(1, Duration::ZERO, &mut w);
     assert_eq!(w.take(), [info("master 1 starting 1 worker (Forking strategy)")]);
     assert_eq!(sup.turn(at(0), S, &mut w), Some(at(100)));
     let why = "the process has 3 threads, and forking it could deadlock the child";
@@ -162,7 +162,7 @@ fn fork_failures_back_off_are_logged_once_and_recovery_is_logged() {
 fn fork_failures_that_trip_the_restart_limit_are_reported() {
     let mut w = Fake { fork_fails: 5, ..Fake::default() };
     let mut sup = Supervisor::new(Config { max_restarts: Some((1, ms(10_000))), ..cfg(1) }, true);
-    sup.begin(1, &mut w);
+    sup.begin(1, Duration::ZERO, &mut w);
     sup.turn(at(0), S, &mut w);
     w.take();
     assert_eq!(sup.turn(at(100), S, &mut w), None);

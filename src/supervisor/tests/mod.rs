@@ -2,6 +2,7 @@
 //! turn at chosen times. Each test asserts the exact calls, levels and wordings.
 
 mod exits;
+mod notify;
 mod pure;
 mod roll;
 mod signals;
@@ -44,6 +45,8 @@ struct Fake {
     fork_fails: u32,
     forked: Pid,
     wait_fails: bool,
+    /// Every `notify`, as its datagram (not in `calls`: most turns send a status).
+    notices: Vec<String>,
 }
 
 impl Fake {
@@ -116,6 +119,9 @@ impl World for Fake {
         self.calls.push(Log(event.level(), event.to_string()));
         assert!(self.calls.len() < 100_000, "runaway logging: {:?}", self.calls.last());
     }
+    fn notify(&mut self, notice: &Notice) {
+        self.notices.push(notice.to_string());
+    }
 }
 
 fn error(line: &str) -> Call {
@@ -149,7 +155,7 @@ fn cfg(workers: usize) -> Config {
 /// 100, 101, … in slot order).
 fn pool(cfg: Config) -> (Supervisor, Fake) {
     let (mut sup, mut w) = (Supervisor::new(cfg, true), Fake::default());
-    sup.begin(1, &mut w);
+    sup.begin(1, at(0), &mut w);
     sup.turn(at(0), S, &mut w);
     w.take();
     (sup, w)

@@ -92,6 +92,6 @@ fn durations_and_counts_read_as_humans_write_them() {
     assert_eq!([human(ms(0)), human(ms(250)), human(Duration::from_micros(300_400))], ["0 ms", "250 ms", "300.4 ms"]);
     assert_eq!([human(ms(1000)), human(ms(25_000)), human(ms(31_200))], ["1 s", "25 s", "31.2 s"]);
     let (mut sup, mut w) = (Supervisor::new(Config { strategy: Strategy::Simple, ..cfg(2) }, true), Fake::default());
-    sup.begin(7, &mut w);
+    sup.begin(7, Duration::ZERO, &mut w);
     assert_eq!(w.take(), [info("master 7 starting 2 workers (Simple strategy)")]);
 }

@@ -17,9 +17,21 @@ fn replaced(sup: &mut Supervisor, w: &mut Fake, i: usize, pid: Pid, new: Pid, no
 fn hup_replaces_one_slot_at_a_time_each_after_the_last_is_ready() {
     let (mut sup, mut w) = pool(cfg(3));
     (0..3).for_each(|i| w.ready(i));
+    sup.turn(at(5), S, &mut w);
+    assert_eq!(w.take(), [info("ready: 3 workers up in 5 ms")]);
+    w.notices.clear();
     let next = sup.turn(at(10), Signals { hup: 1, ..S }, &mut w);
     assert_eq!(w.take(), [info("HUP: rolling restart of 3 workers, one at a time"), Ask(0, 100)]);
-    assert_eq!(next, Some(at(20)), "it looks again for the replacement's setup");
+    assert_eq!(
+        next,
+        Some(at(5010)),
+        "only the stop timeout; no polling: a worker signals the master when its setup is done"
+    );
+    let reloading = format!("RELOADING=1\nMONOTONIC_USEC={}", at(10).as_micros());
+    assert_eq!(
+        w.notices,
+        [reloading.as_str(), "STATUS=rolling restart: 3/3 workers up; 0 restarts, 0 timeouts, 0 late starts"]
+    );
     for (i, old, new) in [(0, 100, 103), (1, 101, 104), (2, 102, 105)] {
         replaced(&mut sup, &mut w, i, old, new, at(100 * i as u64 + 50));
         // The replacement is in setup: nobody else is asked.
@@ -30,7 +42,10 @@ fn hup_replaces_one_slot_at_a_time_each_after_the_last_is_ready() {
         let then = if i < 2 { Ask(i + 1, old + 1) } else { info("rolling restart done: 3 workers replaced") };
         assert_eq!(w.take(), [then]);
     }
-    assert_eq!(sup.turn(at(1000), S, &mut w), None, "no more polling");
+    assert_eq!(sup.turn(at(1000), S, &mut w), None);
+    let ends = &w.notices[w.notices.len() - 2..];
+    assert_eq!(ends, ["READY=1", "STATUS=running: 3/3 workers up; 0 restarts, 0 timeouts, 0 late starts"]);
+    assert_eq!(w.notices.iter().filter(|n| *n == "READY=1").count(), 1, "{:?}", w.notices);
 }
 
 #[test]

@@ -75,7 +75,11 @@ fn ttin_and_ttou_are_counted_and_the_highest_slots_retire_first() {
 fn ttou_never_goes_below_zero_and_is_ignored_at_zero() {
     let (mut sup, mut w) = pool(cfg(1));
     sup.turn(at(10), Signals { ttou: 5, ..S }, &mut w);
-    assert_eq!(w.take(), [info("scaling from 1 to 0 workers"), info("retiring worker 0 (pid 100)"), Ask(0, 100)]);
+    let ready = info("ready: 0 workers up in 10 ms");
+    assert_eq!(
+        w.take(),
+        [info("scaling from 1 to 0 workers"), info("retiring worker 0 (pid 100)"), Ask(0, 100), ready]
+    );
     sup.turn(at(20), Signals { ttou: 1, ..S }, &mut w);
     assert_eq!(w.take(), [info("TTOU ignored: no worker to retire")]);
     // Wanted again while still stopping: no second worker in the slot until it is gone.

@@ -36,7 +36,7 @@ fn a_forking_perform_overrun_asks_the_worker_to_kill_it_once_then_again_if_unhee
     let (mut sup, mut w) = pool(timed(Strategy::Forking));
     w.beat(0, true, Some(at(100)));
     assert_eq!(sup.turn(at(1000), S, &mut w), Some(at(2100)));
-    assert_eq!(w.take(), []);
+    assert_eq!(w.take(), [info("ready: 1 worker up in 1 s")]);
     assert_eq!(sup.turn(at(2100), S, &mut w), Some(at(2100) + TIMEOUT_RETRY));
     let line = "worker 0 (pid 100): perform timeout: running 2 s, limit 2 s; killing its perform child";
     assert_eq!(w.take(), [error(line), KillPerform(0, 100, at(100))]);
@@ -56,7 +56,7 @@ fn a_simple_perform_overrun_kills_the_group_and_is_a_failure_not_a_forced_stop()
     w.beat(0, true, Some(at(100)));
     sup.turn(at(2100), S, &mut w);
     let line = "worker 0 (pid 100): perform timeout: running 2 s, limit 2 s; killing the worker";
-    assert_eq!(w.take(), [error(line), KillGroup(100)]);
+    assert_eq!(w.take(), [error(line), KillGroup(100), info("ready: 1 worker up in 2.1 s")]);
     w.die(100, KILLED);
     sup.turn(at(2200), S, &mut w);
     let ended =
@@ -119,7 +119,7 @@ fn a_late_turn_rearms_stop_and_timeout_deadlines_from_now() {
 #[test]
 fn a_deadline_already_due_is_not_mistaken_for_a_suspension() {
     let (mut sup, mut w) = (Supervisor::new(cfg(FORK_BATCH + 8), true), Fake::default());
-    sup.begin(1, &mut w);
+    sup.begin(1, Duration::ZERO, &mut w);
     let due = sup.turn(at(0), S, &mut w);
     assert!(due.is_some_and(|d| d <= at(0)), "{due:?}");
     assert_eq!(w.take().len(), 1 + 2 * FORK_BATCH);
@@ -137,7 +137,7 @@ fn retiring_a_worker_killed_for_a_timeout_neither_loops_nor_asks_it() {
     sup.turn(at(1000), S, &mut w);
     assert_eq!(w.take()[1..], [KillGroup(101)]);
     sup.turn(at(1010), Signals { ttou: 1, ..S }, &mut w);
-    assert_eq!(w.take(), [info("scaling from 2 to 1 worker")]);
+    assert_eq!(w.take(), [info("scaling from 2 to 1 worker"), info("ready: 1 worker up in 1.0 s")]);
     w.die(101, KILLED);
     sup.turn(at(1020), S, &mut w);
     let ended = "worker 1 (pid 101) failed to start: was killed by signal KILL after its setup timeout; not restarting";

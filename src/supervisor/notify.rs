@@ -1,0 +1,161 @@
+//! What the master tells its service manager (systemd's `sd_notify`) and a daemon's launcher:
+//! readiness, reloads, stops, a watchdog keep-alive and a one-line status. Decided here from
+//! the supervisor's state; the driver only sends the text, and sends nothing when no one
+//! listens.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::config::FORCE_GRACE;
+use super::{Event, Supervisor, World};
+
+/// One message, as `sd_notify` words it (`Display` gives the datagram).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// Every wanted worker has finished `setup`: at start, and at the end of a reload.
+    Ready,
+    /// A rolling restart (HUP) began at `at`, on `CLOCK_MONOTONIC`, which systemd 253's
+    /// `Type=notify-reload` needs alongside `RELOADING=1`.
+    Reloading {
+        at: Duration,
+    },
+    /// A stop began (not when it ends: a message sent just before exit can be lost).
+    Stopping,
+    /// The keep-alive, sent from the master's own loop so that a wedged master misses it.
+    Watchdog,
+    /// The current phase (start, reload) may take this much longer.
+    ExtendTimeout(Duration),
+    Status(Status),
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Notice::Ready => f.write_str("READY=1"),
+            Notice::Reloading { at } => write!(f, "RELOADING=1\nMONOTONIC_USEC={}", at.as_micros()),
+            Notice::Stopping => f.write_str("STOPPING=1"),
+            Notice::Watchdog => f.write_str("WATCHDOG=1"),
+            Notice::ExtendTimeout(by) => write!(f, "EXTEND_TIMEOUT_USEC={}", by.as_micros()),
+            Notice::Status(status) => write!(f, "STATUS={status}"),
+        }
+    }
+}
+
+/// Where the pool stands, for `STATUS=`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Status {
+    pub phase: Phase,
+    /// Live workers that finished `setup`, and the target.
+    pub up: usize,
+    pub target: usize,
+    /// Workers that ended unasked, and forks that failed.
+    pub restarts: u64,
+    /// Setup and perform timeouts.
+    pub timeouts: u64,
+    /// Performs that started late against the interval's schedule.
+    pub late_starts: u64,
+}
+
+/// What the pool is doing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Phase {
+    #[default]
+    Starting,
+    Running,
+    Reloading,
+    Stopping,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let phase = match self.phase {
+            Phase::Starting => "starting",
+            Phase::Running => "running",
+            Phase::Reloading => "rolling restart",
+            Phase::Stopping => "stopping",
+        };
+        write!(
+            f,
+            "{phase}: {}/{} workers up; {} restarts, {} timeouts, {} late starts",
+            self.up, self.target, self.restarts, self.timeouts, self.late_starts
+        )
+    }
+}
+
+/// What has been told so far, and when the watchdog is due.
+#[derive(Debug, Default)]
+pub struct Notices {
+    /// When supervising began.
+    pub began: Duration,
+    /// The pool has been up once: `READY=1` was sent.
+    pub ready: bool,
+    /// The last status sent.
+    pub status: Option<Status>,
+    /// How often to send `WATCHDOG=1`, and when next.
+    pub watchdog: Option<(Duration, Duration)>,
+    pub restarts: u64,
+    pub timeouts: u64,
+}
+
+impl Supervisor {
+    /// Sends `WATCHDOG=1` every `every` from now on (half of systemd's `WATCHDOG_USEC`).
+    pub fn watchdog(&mut self, every: Duration) {
+        self.notices.watchdog = Some((every, Duration::ZERO));
+    }
+
+    /// At the start: with a setup timeout, the start may take that long (plus the time to kill
+    /// an overrun) whatever systemd's own start timeout is.
+    pub(super) fn notify_start(&mut self, now: Duration, world: &mut impl World) {
+        self.notices.began = now;
+        if let Some(setup) = self.cfg.setup_timeout {
+            world.notify(&Notice::ExtendTimeout(setup + FORCE_GRACE));
+        }
+    }
+
+    /// After each turn: the first time the pool is up, the status when it changed, and the
+    /// watchdog when due. Returns when the watchdog is next due.
+    pub(super) fn notify_turn(&mut self, now: Duration, world: &mut impl World) -> Option<Duration> {
+        let up = self.up(world);
+        if !self.notices.ready && self.stopping.is_none() && up >= self.target {
+            self.notices.ready = true;
+            world.log(&Event::Ready { workers: up, after: now.saturating_sub(self.notices.began) });
+            world.notify(&Notice::Ready);
+        }
+        let status = self.status(up, world);
+        if self.notices.status != Some(status) {
+            self.notices.status = Some(status);
+            world.notify(&Notice::Status(status));
+        }
+        let (every, next) = self.notices.watchdog?;
+        if now < next {
+            return Some(next);
+        }
+        world.notify(&Notice::Watchdog);
+        // From now, not from when it was due: a late turn gives no burst.
+        let next = now + every;
+        self.notices.watchdog = Some((every, next));
+        Some(next)
+    }
+
+    /// Live workers in wanted slots that finished `setup`.
+    fn up(&self, world: &impl World) -> usize {
+        let wanted = self.slots.len().min(self.target);
+        (0..wanted).filter(|&i| self.slots[i].pid.is_some() && world.heartbeat(i).ready).count()
+    }
+
+    fn status(&self, up: usize, world: &impl World) -> Status {
+        let phase = if self.stopping.is_some() {
+            Phase::Stopping
+        } else if self.roll.is_some() {
+            Phase::Reloading
+        } else if self.notices.ready {
+            Phase::Running
+        } else {
+            Phase::Starting
+        };
+        let live = self.slots.iter().enumerate().filter(|(_, s)| s.pid.is_some());
+        let late_starts = self.late_starts + live.map(|(i, _)| u64::from(world.heartbeat(i).late_starts)).sum::<u64>();
+        let (restarts, timeouts) = (self.notices.restarts, self.notices.timeouts);
+        Status { phase, up, target: self.target, restarts, timeouts, late_starts }
+    }
+}

@@ -1,0 +1,163 @@
+//! Detaching from the terminal and the session (the classic double fork), and the pipe on
+//! which the daemon tells its launcher whether it came up.
+
+use std::io::{self, Read};
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::path::Path;
+
+use libc::c_int;
+
+use super::fd::{close, dup_above_stdio, forget_master_fd, open_append, remember_master_fd};
+use super::{check, exit, flush_stdio};
+
+/// What the daemon writes when every initial worker is up.
+const READY: &[u8] = b"ready\n";
+
+/// The daemon's end of the pipe its launcher waits on. Only the master holds it: it is closed
+/// in every forked worker, so the launcher learns of the master's death at once.
+#[derive(Debug)]
+pub struct ReadyPipe(c_int);
+
+impl ReadyPipe {
+    /// Tells the launcher the daemon is up: it exits 0.
+    pub fn ready(self) {
+        self.send(READY);
+    }
+
+    /// Tells the launcher the daemon failed, and why: it prints `why` and exits 1.
+    pub fn failed(self, why: &str) {
+        self.send(why.as_bytes());
+    }
+
+    fn send(self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            // SAFETY: writing from a valid buffer to the pipe we own.
+            match unsafe { libc::write(self.0, bytes.as_ptr().cast(), bytes.len()) } {
+                n if n > 0 => bytes = &bytes[n as usize..],
+                _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+                _ => break,
+            }
+        }
+    }
+}
+
+impl Drop for ReadyPipe {
+    fn drop(&mut self) {
+        forget_master_fd(self.0);
+        close(self.0);
+    }
+}
+
+/// Becomes a daemon: forks, and the caller's process becomes the launcher, which never
+/// returns: it waits until the daemon reports on the pipe (or dies), then exits 0 if it came
+/// up, else 1 with the daemon's error on stderr. The child starts a new session and forks
+/// again, so the daemon (the grandchild, which returns here) is not a session leader and can
+/// never acquire a controlling terminal. The daemon then works from `/`, with umask 022,
+/// stdin on `/dev/null`, and stdout and stderr appended to `output` (or on `/dev/null`),
+/// pointed there with `dup2`, never by closing them.
+///
+/// # Safety
+/// The process must be single-threaded: both children run arbitrary Rust code.
+///
+/// # Errors
+/// In the caller, before anything forked: `output` or `/dev/null` cannot be opened, or no
+/// pipe can be made.
+pub unsafe fn daemonize(output: Option<&Path>) -> io::Result<ReadyPipe> {
+    let null = open_rw(c"/dev/null")?;
+    let out = match output.map(open_append).transpose() {
+        Ok(out) => out.unwrap_or(null),
+        Err(e) => return Err(closing(e, &[null])),
+    };
+    let (reader, writer) = io::pipe().map_err(|e| closing(e, &[null, out]))?;
+    let (read_fd, write_fd) = (dup_above_stdio(reader.into_raw_fd())?, dup_above_stdio(writer.into_raw_fd())?);
+    flush_stdio();
+    // SAFETY: the caller guarantees a single-threaded process.
+    match check(unsafe { libc::fork() }) {
+        Err(e) => Err(closing(e, &[null, out, read_fd, write_fd])),
+        Ok(0) => {
+            close(read_fd);
+            // SAFETY: setsid and fork in the child; the grandchild carries on, the child ends.
+            unsafe {
+                libc::setsid();
+                if libc::fork() != 0 {
+                    libc::_exit(0);
+                }
+            }
+            detach(null, out);
+            remember_master_fd(write_fd);
+            Ok(ReadyPipe(write_fd))
+        }
+        Ok(child) => {
+            for fd in [null, out, write_fd] {
+                close(fd);
+            }
+            // The child exits at once, leaving the daemon to init (or a subreaper).
+            let mut status = 0;
+            // SAFETY: waitpid on our own child into a valid int.
+            while unsafe { libc::waitpid(child, &mut status, 0) } == -1
+                && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+            {}
+            // SAFETY: `read_fd` is the pipe's read end, owned by nothing else.
+            launcher(unsafe { io::PipeReader::from_raw_fd(read_fd) })
+        }
+    }
+}
+
+/// The launcher: waits for the daemon's report, and exits with it.
+fn launcher(mut pipe: io::PipeReader) -> ! {
+    let mut report = Vec::new();
+    let _ = pipe.read_to_end(&mut report);
+    if report == READY {
+        exit(0);
+    }
+    let text = String::from_utf8_lossy(&report);
+    let why = if text.is_empty() { "the daemon died before every worker was up" } else { text.trim_end() };
+    eprintln!("{why}");
+    exit(1)
+}
+
+/// In the daemon: the root directory, umask 022, stdio on `null` and `out`.
+fn detach(null: c_int, out: c_int) {
+    // SAFETY: chdir to a NUL-terminated path; umask and dup2 on descriptors we own.
+    unsafe {
+        libc::chdir(c"/".as_ptr());
+        libc::umask(0o022);
+        libc::dup2(null, 0);
+        libc::dup2(out, 1);
+        libc::dup2(out, 2);
+    }
+    close(null);
+    if out != null {
+        close(out);
+    }
+}
+
+fn open_rw(path: &std::ffi::CStr) -> io::Result<c_int> {
+    // SAFETY: a NUL-terminated path.
+    dup_above_stdio(check(unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })?)
+}
+
+/// Closes `fds` (those not negative, each once), and passes `e` on.
+fn closing(e: io::Error, fds: &[c_int]) -> io::Error {
+    for (i, &fd) in fds.iter().enumerate() {
+        if fd >= 0 && !fds[..i].contains(&fd) {
+            close(fd);
+        }
+    }
+    e
+}
+
+/// Re-points stdout and stderr at `path`, appended to: a daemon whose log was rotated (USR1).
+///
+/// # Errors
+/// When `path` cannot be opened; stdout and stderr are then left as they were.
+pub fn reopen_output(path: &Path) -> io::Result<()> {
+    let fd = open_append(path)?;
+    // SAFETY: dup2 of a descriptor we own onto 1 and 2.
+    unsafe {
+        libc::dup2(fd, 1);
+        libc::dup2(fd, 2);
+    }
+    close(fd);
+    Ok(())
+}
