@@ -26,6 +26,7 @@ mod records;
 mod samplers;
 mod sys;
 mod table;
+mod watchdog;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
@@ -79,7 +80,7 @@ fn main() {
     let mut rows = Vec::new();
     let started = now_ns();
     type Item = fn(&Cfg, &mut Cache) -> Result<Vec<Row>, String>;
-    let items: [(u8, &str, Item); 13] = [
+    let items: [(u8, &str, Item); 14] = [
         (1, "forking throughput", item1),
         (2, "simple loop overhead", |c, _| item2(c)),
         (3, "respawn latency", |c, _| item3(c)),
@@ -93,6 +94,7 @@ fn main() {
         (11, "paced worker wake-ups", |c, _| item11(c)),
         (12, "stop of workers idle in an interval", |c, _| item12(c)),
         (13, "HUP rolling restart", |c, _| item13(c)),
+        (14, "watchdog cost", |c, _| watchdog::item14(c)),
     ];
     for (item, name, run) in items {
         if !only.is_empty() && !only.contains(&item) {
