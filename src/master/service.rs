@@ -45,7 +45,9 @@ impl Service {
     /// Locks the pidfile and opens the notification socket, if any.
     pub fn open(&mut self, pidfile: Option<&PathBuf>) -> Result<(), Error> {
         if let Some(path) = pidfile {
-            let held = Pidfile::lock(path).map_err(|e| Error::Io("taking the pidfile", e))?;
+            let held = Pidfile::lock(path).map_err(|e| {
+                Error::Io("taking the pidfile", std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+            })?;
             self.pidfile = Some(held.map_err(|Held(pid)| Error::PidfileHeld { path: path.clone(), pid })?);
         }
         self.notify = NotifySocket::from_env().map_err(|e| Error::Io("opening NOTIFY_SOCKET", e))?;

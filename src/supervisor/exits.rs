@@ -97,7 +97,7 @@ impl Supervisor {
 
     /// A worker failed to start before the pool was ever up, and the pool must come up.
     pub fn start_failed(&self) -> bool {
-        self.cfg.must_come_up && !self.notices.ready
+        self.supervising && self.cfg.must_come_up && !self.notices.ready
     }
 
     pub(super) fn give_up(&mut self, now: Duration, world: &mut impl World) {
