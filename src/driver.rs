@@ -89,6 +89,7 @@ impl<J: Job> World for Driver<'_, J> {
             pacing: self.config.pacing,
             workers: self.config.workers.max(slot + 1),
             tell_master: self.signals.is_some(),
+            stop_signal: self.config.stop_signal,
             follow_log: self.follows_log(),
             max_performs: self.config.max_performs.map(|n| recycle_limit(n, sys::now().as_nanos() as u64)),
             beat,

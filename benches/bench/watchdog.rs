@@ -77,7 +77,12 @@ pub(crate) fn item14(cfg: &Cfg) -> Result<Vec<Row>, String> {
     let window = if cfg.quick { SEC } else { 5 * SEC };
     let samples = (0..cfg.runs).map(|_| sample(cfg, window)).collect::<Result<Vec<_>, _>>()?;
     Ok(vec![
-        Row::new(14, "watchdog: master CPU per WATCHDOG=1, 8 idle workers", "µs", samples.iter().map(|s| s.0).collect()),
+        Row::new(
+            14,
+            "watchdog: master CPU per WATCHDOG=1, 8 idle workers",
+            "µs",
+            samples.iter().map(|s| s.0).collect(),
+        ),
         Row::new(14, "watchdog: master wake-ups per WATCHDOG=1", "count", samples.iter().map(|s| s.1).collect()),
     ])
 }

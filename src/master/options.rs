@@ -141,6 +141,18 @@ impl<J: Job> Master<J> {
         self
     }
 
+    /// With [`Strategy::Forking`](crate::Strategy::Forking), sends `signal` (a number such as
+    /// `libc::SIGTERM`) to the running perform child's process group, once, when a graceful
+    /// stop reaches its worker (INT, TERM, TTOU, a HUP roll), so that a long perform, or the
+    /// program it `exec`s, can wind up early; the stop timeout still applies. Default: none,
+    /// and the perform runs to its end. With [`Strategy::Simple`](crate::Strategy::Simple) the
+    /// perform runs in the worker: it sees [`Context::stop_requested`](crate::Context::stop_requested)
+    /// instead. At most 31.
+    pub fn stop_signal(mut self, signal: i32) -> Self {
+        self.config.stop_signal = Some(signal);
+        self
+    }
+
     /// Writes the master's pid to `path` and holds it with a lock while `run` runs, so that a
     /// second master refuses to start ([`Error::PidfileHeld`](crate::Error::PidfileHeld),
     /// naming the pid in the file) and nothing is forked. The lock is `flock` on the file

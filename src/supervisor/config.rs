@@ -63,6 +63,8 @@ pub struct Config {
     /// A worker that fails to start before the pool was ever up ends the start (a daemon's
     /// launcher must learn the truth); otherwise it is retried with backoff.
     pub must_come_up: bool,
+    /// Sent to a forking worker's running perform child's group when a graceful stop reaches it.
+    pub stop_signal: Option<i32>,
 }
 
 impl Default for Config {
@@ -78,6 +80,7 @@ impl Default for Config {
             pacing: Pacing { backoff: Some((PERFORM_BACKOFF_BASE, PERFORM_BACKOFF_MAX)), ..Pacing::default() },
             max_performs: None,
             must_come_up: false,
+            stop_signal: None,
         }
     }
 }
@@ -102,6 +105,9 @@ impl Config {
         }
         if (self.pacing.spread || self.pacing.align) && self.pacing.interval.is_none() {
             return bad("spread_starts and align_to_clock need an interval".into());
+        }
+        if let Some(sig) = self.stop_signal.filter(|s| !(1..32).contains(s)) {
+            return bad(format!("stop_signal({sig}) is not a signal number (1 to 31)"));
         }
         if self.max_performs == Some(0) {
             return bad("max_performs(0): a worker must be allowed at least one perform".into());

@@ -40,6 +40,8 @@ pub struct Spec<'a> {
     pub max_performs: Option<u64>,
     /// The pool's configured size, for spreading the slots' first performs.
     pub workers: usize,
+    /// Sent to the perform child's group when a graceful stop reaches the worker.
+    pub stop_signal: Option<i32>,
     /// A supervising master waits for `WAKE` when `setup` is done.
     pub tell_master: bool,
     /// A daemon's stdout and stderr follow the log file when it is reopened.

@@ -100,9 +100,13 @@ fn wait_for(child: Pid, started: Option<std::time::Duration>, w: &Spec<'_>, arme
     let (beat, set) = (w.beat, signals::wait_set());
     // With other threads allowed, a SIGCHLD may go to one of them and be lost: look anyway.
     let cap = (!armed || w.allow_threads).then_some(PARENT_CHECK);
-    let mut killed = false;
+    let (mut killed, mut stop_sent) = (false, false);
     loop {
         beat.set_waiting(true);
+        if let Some(sig) = w.stop_signal.filter(|_| !stop_sent && beat.stop_requested()) {
+            let _ = sys::kill_group(child, sig);
+            stop_sent = true;
+        }
         if beat.force_requested() || !armed && signals::parent_gone() {
             end_now(child);
         }

@@ -1,0 +1,299 @@
+//! The command line, parsed by hand: options up to `--` or the first operand, then COMMAND
+//! and its arguments, kept as `OsString`s.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sisyphus::Strategy;
+
+use crate::{duration, sys};
+
+/// The most workers the library takes.
+const MAX_WORKERS: usize = 4096;
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+pub enum Parsed {
+    Run(Box<Options>),
+    Help,
+    Version,
+}
+
+/// Every option, and the command.
+#[derive(Debug, PartialEq)]
+pub struct Options {
+    pub workers: usize,
+    pub interval: Option<Duration>,
+    pub spread: bool,
+    pub align: bool,
+    pub strategy: Strategy,
+    pub setup: Option<OsString>,
+    pub perform_timeout: Option<Duration>,
+    pub setup_timeout: Option<Duration>,
+    pub stop_timeout: Option<Duration>,
+    pub max_performs: Option<u64>,
+    pub max_restarts: Option<(u32, Duration)>,
+    pub pidfile: Option<PathBuf>,
+    pub daemonize: bool,
+    pub log_file: Option<PathBuf>,
+    pub prefix: bool,
+    pub stop_signal: Option<i32>,
+    /// -1 quiet, 0 normal, 1 verbose.
+    pub verbosity: i8,
+    /// COMMAND and its arguments.
+    pub command: Vec<OsString>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            workers: 1,
+            interval: None,
+            spread: false,
+            align: false,
+            strategy: Strategy::Forking,
+            setup: None,
+            perform_timeout: None,
+            setup_timeout: None,
+            stop_timeout: None,
+            max_performs: None,
+            max_restarts: None,
+            pidfile: None,
+            daemonize: false,
+            log_file: None,
+            prefix: false,
+            stop_signal: None,
+            verbosity: 0,
+            command: Vec::new(),
+        }
+    }
+}
+
+/// Parses the arguments after the program name.
+///
+/// # Errors
+/// The problem, in one line naming the option or value at fault.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
+    let mut args = args.into_iter();
+    let mut o = Options::default();
+    while let Some(arg) = args.next() {
+        let text = arg.to_str().unwrap_or("");
+        if text == "--" {
+            break;
+        }
+        if let Some(long) = text.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((name, value)) => (name, Some(OsString::from(value))),
+                None => (long, None),
+            };
+            match flag(&mut o, name, inline.is_some())? {
+                Some(done) => return Ok(done),
+                None if takes_value(name) => {
+                    let value = inline.or_else(|| args.next()).ok_or_else(|| format!("--{name} needs a value"))?;
+                    set(&mut o, name, value)?;
+                }
+                None => {}
+            }
+        } else if text.len() > 1 && text.starts_with('-') {
+            for (i, c) in text[1..].char_indices() {
+                let name = long_name(c).ok_or_else(|| format!("unknown option -{c}"))?;
+                if takes_value(name) {
+                    let rest = &text[1 + i + c.len_utf8()..];
+                    let value = if rest.is_empty() { args.next() } else { Some(OsString::from(rest)) };
+                    set(&mut o, name, value.ok_or_else(|| format!("-{c} needs a value"))?)?;
+                    break;
+                }
+                if let Some(done) = flag(&mut o, name, false)? {
+                    return Ok(done);
+                }
+            }
+        } else {
+            o.command.push(arg);
+            break;
+        }
+    }
+    o.command.extend(args);
+    if o.command.is_empty() {
+        return Err("no COMMAND given".into());
+    }
+    check(&o)?;
+    Ok(Parsed::Run(Box::new(o)))
+}
+
+fn long_name(short: char) -> Option<&'static str> {
+    Some(match short {
+        'w' => "workers",
+        'q' => "quiet",
+        'v' => "verbose",
+        'h' => "help",
+        'V' => "version",
+        _ => return None,
+    })
+}
+
+fn takes_value(name: &str) -> bool {
+    matches!(
+        name,
+        "workers"
+            | "interval"
+            | "strategy"
+            | "setup"
+            | "perform-timeout"
+            | "setup-timeout"
+            | "stop-timeout"
+            | "max-performs"
+            | "max-restarts"
+            | "pidfile"
+            | "log-file"
+            | "stop-signal"
+    )
+}
+
+/// Sets a flag option; `Some` for help and version, which end the parse. `Ok(None)` also for
+/// an option that takes a value, which the caller sets.
+fn flag(o: &mut Options, name: &str, has_value: bool) -> Result<Option<Parsed>, String> {
+    const FLAGS: [&str; 8] = ["spread", "align", "daemonize", "prefix", "quiet", "verbose", "help", "version"];
+    if takes_value(name) {
+        return Ok(None);
+    }
+    if !FLAGS.contains(&name) {
+        return Err(format!("unknown option --{name}"));
+    }
+    if has_value {
+        return Err(format!("--{name} takes no value"));
+    }
+    match name {
+        "spread" => o.spread = true,
+        "align" => o.align = true,
+        "daemonize" => o.daemonize = true,
+        "prefix" => o.prefix = true,
+        "quiet" => o.verbosity = -1,
+        "verbose" => o.verbosity = 1,
+        "help" => return Ok(Some(Parsed::Help)),
+        _ => return Ok(Some(Parsed::Version)),
+    }
+    Ok(None)
+}
+
+fn set(o: &mut Options, name: &str, value: OsString) -> Result<(), String> {
+    let text = || value.to_str().ok_or_else(|| format!("--{name}: {value:?} is not valid UTF-8"));
+    let dur = || duration::parse(text()?).map_err(|e| format!("--{name}: {e}"));
+    match name {
+        "workers" => o.workers = number(name, text()?, 0, MAX_WORKERS as u64)? as usize,
+        "interval" => o.interval = Some(dur()?),
+        "strategy" => {
+            o.strategy = match text()? {
+                "forking" => Strategy::Forking,
+                "simple" => Strategy::Simple,
+                other => return Err(format!("--strategy: {other:?} is neither forking nor simple")),
+            }
+        }
+        "setup" => o.setup = Some(value),
+        "perform-timeout" => o.perform_timeout = Some(dur()?),
+        "setup-timeout" => o.setup_timeout = Some(dur()?),
+        "stop-timeout" => o.stop_timeout = Some(dur()?),
+        "max-performs" => o.max_performs = Some(number(name, text()?, 1, u64::MAX)?),
+        "max-restarts" => {
+            let (n, within) = text()?
+                .split_once('/')
+                .ok_or_else(|| format!("--max-restarts: write N/DURATION, as in 5/1m, not {value:?}"))?;
+            let n = number(name, n, 0, u64::from(u32::MAX))? as u32;
+            o.max_restarts = Some((n, duration::parse(within).map_err(|e| format!("--{name}: {e}"))?));
+        }
+        "pidfile" => o.pidfile = Some(value.into()),
+        "log-file" => o.log_file = Some(value.into()),
+        "stop-signal" => {
+            let sig = sys::signal_number(text()?).ok_or_else(|| format!("--stop-signal: unknown signal {value:?}"))?;
+            o.stop_signal = Some(sig);
+        }
+        _ => unreachable!("takes_value lists only these"),
+    }
+    Ok(())
+}
+
+fn number(name: &str, text: &str, min: u64, max: u64) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        Ok(_) => Err(format!("--{name}: {text} is out of range ({min} to {max})")),
+        Err(_) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
+            Err(format!("--{name}: {text} is out of range ({min} to {max})"))
+        }
+        Err(_) => Err(format!("--{name}: {text:?} is not a number")),
+    }
+}
+
+/// What the options say together.
+fn check(o: &Options) -> Result<(), String> {
+    if (o.spread || o.align) && o.interval.is_none() {
+        return Err("--spread and --align need an --interval".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Options, String> {
+        match parse(args.iter().map(OsString::from))? {
+            Parsed::Run(o) => Ok(*o),
+            other => Err(format!("not a run: {other:?}")),
+        }
+    }
+
+    fn command(o: &Options) -> Vec<&str> {
+        o.command.iter().map(|a| a.to_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn options_stop_at_the_first_operand_or_at_double_dash() {
+        let o = run(&["-w4", "./sweep.sh", "--verbose", "-w", "9"]).unwrap();
+        assert_eq!((o.workers, o.verbosity), (4, 0));
+        assert_eq!(command(&o), ["./sweep.sh", "--verbose", "-w", "9"]);
+        let o = run(&["--prefix", "--", "-x", "--", "y"]).unwrap();
+        assert!(o.prefix);
+        assert_eq!(command(&o), ["-x", "--", "y"]);
+        assert_eq!(command(&run(&["-", "a"]).unwrap()), ["-", "a"]);
+    }
+
+    #[test]
+    fn every_spelling_of_a_value_is_accepted() {
+        for args in [&["-w", "3", "x"][..], &["-w3", "x"], &["--workers", "3", "x"], &["--workers=3", "x"]] {
+            assert_eq!(run(args).unwrap().workers, 3, "{args:?}");
+        }
+        let o =
+            run(&["-qw", "2", "--interval=1h30m", "--max-restarts", "5/1m", "--stop-signal", "SIGTERM", "x"]).unwrap();
+        assert_eq!((o.verbosity, o.workers), (-1, 2));
+        assert_eq!(o.interval, Some(Duration::from_secs(5400)));
+        assert_eq!(o.max_restarts, Some((5, Duration::from_secs(60))));
+        assert_eq!(o.stop_signal, Some(libc::SIGTERM));
+        assert_eq!(run(&["-vq", "x"]).unwrap().verbosity, -1, "the last of bundled flags wins");
+        assert_eq!(parse(["-vh"].map(OsString::from)), Ok(Parsed::Help));
+        assert_eq!(parse(["--version", "--bogus"].map(OsString::from)), Ok(Parsed::Version));
+    }
+
+    #[test]
+    fn bad_input_names_the_problem() {
+        let cases: [(&[&str], &str); 12] = [
+            (&[], "no COMMAND"),
+            (&["-w"], "-w needs a value"),
+            (&["--bogus", "x"], "unknown option --bogus"),
+            (&["-x", "y"], "unknown option -x"),
+            (&["--prefix=yes", "x"], "--prefix takes no value"),
+            (&["-w", "4097", "x"], "out of range"),
+            (&["-w", "four", "x"], "not a number"),
+            (&["--interval", "30", "x"], "no unit"),
+            (&["--interval", "0s", "x"], "is zero"),
+            (&["--strategy", "threads", "x"], "neither forking nor simple"),
+            (&["--max-restarts", "5", "x"], "N/DURATION"),
+            (&["--spread", "x"], "need an --interval"),
+        ];
+        for (args, want) in cases {
+            let got = run(args).unwrap_err();
+            assert!(got.contains(want), "{args:?}: {got:?} lacks {want:?}");
+        }
+        assert!(run(&["--stop-signal", "BOGUS", "x"]).unwrap_err().contains("unknown signal"));
+        assert!(run(&["--max-performs", "0", "x"]).unwrap_err().contains("out of range"));
+    }
+}

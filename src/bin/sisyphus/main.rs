@@ -1,0 +1,192 @@
+//! `sisyphus [OPTIONS] [--] COMMAND [ARGS...]`: runs COMMAND as the perform of every worker,
+//! again and again, until stopped. Built on the library; std and libc only.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_debug_implementations, rust_2018_idioms)]
+
+mod args;
+mod command;
+mod duration;
+mod relay;
+mod sys;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use args::{Options, Parsed};
+use sisyphus::{Error, FileLogger, Level, Master, StderrLogger};
+
+/// Bad input: nothing was started.
+const EXIT_USAGE: u8 = 2;
+/// A fatal error: the pidfile is held, the restart limit was hit, a daemon never came up.
+const EXIT_FATAL: u8 = 1;
+/// A graceful stop that had to SIGKILL a run still going at the stop timeout.
+const EXIT_KILLED: u8 = 3;
+
+const HELP: &str = "\
+Usage: sisyphus [OPTIONS] [--] COMMAND [ARGS...]
+Run COMMAND again and again in a pool of workers, until stopped (INT or TERM:
+each run finishes first). Options end at -- or at COMMAND.
+
+  -w, --workers N          workers (default 1; 0 to 4096)
+      --interval DUR       start a run at most once per DUR, on a fixed schedule
+      --spread             spread the workers' first runs over the interval
+      --align              start runs on wall-clock multiples of the interval
+      --strategy S         forking (default: each run is exec'd from a fresh
+                           child) or simple (the worker runs it itself)
+      --setup 'SHELL CMD'  run once per worker before its first run; failing
+                           is a failed start (retried with backoff)
+      --perform-timeout DUR, --setup-timeout DUR, --stop-timeout DUR (25s)
+      --max-performs N     replace a worker after about N runs
+      --max-restarts N/DUR give up after N deaths within DUR (exit 1)
+      --pidfile PATH       lock PATH and write the master's pid into it
+      --daemonize          detach; exit 0 once every worker is up, else 1
+      --log-file PATH      log there (reopened on USR1) instead of stderr
+      --prefix             prefix each line COMMAND prints with [wN]
+      --stop-signal SIG    send SIG to running COMMANDs when a stop begins
+  -q, --quiet              log warnings and errors only
+  -v, --verbose            log everything
+  -h, --help               show this help;  -V, --version  show the version
+
+DUR: 250ms, 2s, 5m, 1h, 1h30m. COMMAND sees SISYPHUS_WORKER, SISYPHUS_WORKERS,
+SISYPHUS_ITERATION, SISYPHUS_MASTER_PID and SISYPHUS_SCHEDULED_AT.
+Signals to the master: TTIN/TTOU one worker more/fewer, HUP restart workers
+one at a time, USR1 reopen the log, QUIT stop at once.
+Exit: 0 stopped, 1 fatal error, 2 bad usage, 3 stopped but a run was killed,
+126/127 COMMAND not executable/not found.
+
+Examples:
+  sisyphus -w 4 --interval 30s -- ./sweep.sh
+  sisyphus --prefix --stop-signal TERM -w 2 -- ./consume-queue --batch 100
+  sisyphus --daemonize --pidfile /run/sweep.pid --log-file /var/log/sweep.log \\
+      --interval 5m -- /usr/local/bin/sweep
+";
+
+fn main() -> ExitCode {
+    // First thing: the mask COMMAND will be given back.
+    let mask = sys::Mask::current();
+    let options = match args::parse(std::env::args_os().skip(1)) {
+        Ok(Parsed::Run(options)) => options,
+        Ok(Parsed::Help) => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Version) => {
+            println!("sisyphus {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(why) => return usage(&why),
+    };
+    if options.daemonize && std::env::var_os("NOTIFY_SOCKET").is_some_and(|v| !v.is_empty()) {
+        return usage("--daemonize under a service manager (NOTIFY_SOCKET is set): let it supervise instead");
+    }
+    if let Err((code, why)) = find(&options.command[0]) {
+        eprintln!("sisyphus: {why}");
+        return ExitCode::from(code);
+    }
+    let level = level(&options);
+    let file = match options.log_file.as_deref().map(FileLogger::new).transpose() {
+        Ok(file) => file,
+        Err(e) => return usage(&format!("--log-file: {e}")),
+    };
+    let master = master(*options, mask);
+    let master = match file {
+        Some(file) => master.logger(file.with_level(level)),
+        None => master.logger(StderrLogger::new(level)),
+    };
+    match master.run() {
+        Ok(shutdown) if shutdown.forced() => ExitCode::from(EXIT_KILLED),
+        Ok(_) => ExitCode::SUCCESS,
+        Err(Error::Config(why)) => usage(&why),
+        Err(e) => {
+            eprintln!("sisyphus: {e}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+fn usage(why: &str) -> ExitCode {
+    eprintln!("sisyphus: {why} (see sisyphus --help)");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn level(o: &Options) -> Level {
+    match o.verbosity {
+        ..0 => Level::Warn,
+        0 => Level::Info,
+        _ => Level::Debug,
+    }
+}
+
+fn master(o: Options, mask: sys::Mask) -> Master<command::Run> {
+    let run = command::Run {
+        command: o.command,
+        setup: o.setup,
+        workers: o.workers,
+        strategy: o.strategy,
+        prefix: o.prefix,
+        stop_signal: o.stop_signal,
+        mask,
+        master: 0,
+    };
+    let mut m = Master::new(run).workers(o.workers).strategy(o.strategy);
+    let set = |m: Master<command::Run>, d: Option<_>, f: fn(Master<command::Run>, _) -> Master<command::Run>| match d {
+        Some(d) => f(m, d),
+        None => m,
+    };
+    m = set(m, o.interval, Master::interval);
+    m = set(m, o.perform_timeout, Master::perform_timeout);
+    m = set(m, o.setup_timeout, Master::setup_timeout);
+    m = set(m, o.stop_timeout, Master::stop_timeout);
+    if o.spread {
+        m = m.spread_starts();
+    }
+    if o.align {
+        m = m.align_to_clock();
+    }
+    if let Some(n) = o.max_performs {
+        m = m.max_performs(n);
+    }
+    if let Some((n, within)) = o.max_restarts {
+        m = m.max_restarts(n, within);
+    }
+    if let Some(sig) = o.stop_signal.filter(|_| o.strategy == sisyphus::Strategy::Forking) {
+        m = m.stop_signal(sig);
+    }
+    if let Some(path) = o.pidfile {
+        m = m.pidfile(path);
+    }
+    if o.daemonize {
+        m = m.daemonize();
+    }
+    m
+}
+
+/// Where COMMAND is, as `execvp` would find it, or the exit code and reason it cannot run:
+/// 127 not found, 126 found but not executable.
+fn find(program: &OsString) -> Result<PathBuf, (u8, String)> {
+    let name = program.to_string_lossy();
+    let runnable = |p: &Path| p.is_file() && sys::executable(p);
+    if name.contains('/') {
+        let path = Path::new(program);
+        return match path.exists() {
+            false => Err((127, format!("{name}: no such file"))),
+            true if runnable(path) => Ok(path.to_owned()),
+            true => Err((126, format!("{name}: not an executable file"))),
+        };
+    }
+    let dirs = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let mut found_unrunnable = false;
+    for dir in std::env::split_paths(&dirs) {
+        let candidate = dir.join(program);
+        if runnable(&candidate) {
+            return Ok(candidate);
+        }
+        found_unrunnable |= candidate.exists();
+    }
+    match found_unrunnable {
+        true => Err((126, format!("{name}: found in PATH, but not an executable file"))),
+        false => Err((127, format!("{name}: command not found in PATH"))),
+    }
+}

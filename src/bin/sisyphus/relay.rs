@@ -1,0 +1,131 @@
+//! `--prefix`: COMMAND's stdout and stderr, read from pipes and passed on line by line, each
+//! line whole, prefixed with the worker's slot, and written with one `write` so that lines of
+//! workers writing at once never mix.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::Child;
+use std::time::Duration;
+
+use crate::sys;
+
+/// A line longer than this is passed on in pieces of this size, each prefixed.
+const MAX_LINE: usize = 64 * 1024;
+
+/// One of COMMAND's output pipes, where its lines go (1 or 2), and its unfinished line.
+struct Stream {
+    pipe: File,
+    to: i32,
+    pending: Vec<u8>,
+}
+
+/// Relays until both pipes are closed. With `look`, calls `stop` at least that often until it
+/// says it has acted.
+pub fn lines(
+    child: &mut Child,
+    slot: usize,
+    look: Option<Duration>,
+    stop: &mut dyn FnMut(&Child) -> bool,
+) -> io::Result<()> {
+    let prefix = format!("[w{slot}] ");
+    let mut streams = Vec::new();
+    let pipes = [child.stdout.take().map(OwnedFd::from), child.stderr.take().map(OwnedFd::from)];
+    for (fd, to) in pipes.into_iter().zip([1, 2]) {
+        if let Some(fd) = fd {
+            streams.push(Stream { pipe: File::from(fd), to, pending: Vec::new() });
+        }
+    }
+    let mut stopped = look.is_none();
+    let mut buf = vec![0u8; MAX_LINE];
+    while !streams.is_empty() {
+        let fds: Vec<i32> = streams.iter().map(|s| s.pipe.as_raw_fd()).collect();
+        let timeout = match look {
+            Some(d) if !stopped => d.as_millis() as i32,
+            _ => -1,
+        };
+        let ready = sys::poll(&fds, timeout)?;
+        if !stopped {
+            stopped = stop(child);
+        }
+        // Backwards, so that removing a finished stream leaves the others' indices alone.
+        for i in (0..streams.len()).rev().filter(|&i| ready[i]) {
+            let s = &mut streams[i];
+            let n = match s.pipe.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            s.pending.extend_from_slice(&buf[..n]);
+            let ended = n == 0;
+            if ended && !s.pending.is_empty() && !s.pending.ends_with(b"\n") {
+                // An unfinished last line still goes out whole.
+                s.pending.push(b'\n');
+            }
+            pass_on(&mut s.pending, &mut |line| emit(s.to, &prefix, line));
+            if ended {
+                streams.remove(i);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Hands every complete line in `pending` (and pieces of an overlong one) to `out`, keeping
+/// the unfinished rest.
+fn pass_on(pending: &mut Vec<u8>, out: &mut dyn FnMut(&[u8])) {
+    let mut start = 0;
+    while let Some(end) = pending[start..].iter().position(|&b| b == b'\n').map(|p| start + p + 1) {
+        out(&pending[start..end]);
+        start = end;
+    }
+    while pending.len() - start >= MAX_LINE {
+        let mut piece = pending[start..start + MAX_LINE].to_vec();
+        piece.push(b'\n');
+        out(&piece);
+        start += MAX_LINE;
+    }
+    pending.drain(..start);
+}
+
+/// One line, prefixed, in one `write` (a pipe takes up to 4 KiB at once, atomically; a file
+/// opened for appending, any length).
+fn emit(to: i32, prefix: &str, line: &[u8]) {
+    let mut out = Vec::with_capacity(prefix.len() + line.len());
+    out.extend_from_slice(prefix.as_bytes());
+    out.extend_from_slice(line);
+    // SAFETY: 1 and 2 stay open for the life of the process; ManuallyDrop never closes them.
+    let mut file = ManuallyDrop::new(unsafe { File::from_raw_fd(to) });
+    let _ = file.write_all(&out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn passed(pending: &mut Vec<u8>) -> Vec<String> {
+        let mut lines = Vec::new();
+        pass_on(pending, &mut |l| lines.push(String::from_utf8_lossy(l).into_owned()));
+        lines
+    }
+
+    #[test]
+    fn complete_lines_go_out_and_the_rest_waits() {
+        let mut pending = b"one\ntwo\nthr".to_vec();
+        assert_eq!(passed(&mut pending), ["one\n", "two\n"]);
+        assert_eq!(pending, b"thr");
+        pending.extend_from_slice(b"ee\n");
+        assert_eq!(passed(&mut pending), ["three\n"]);
+        assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn an_overlong_line_goes_out_in_whole_pieces() {
+        let mut pending = vec![b'x'; MAX_LINE + 10];
+        let lines = passed(&mut pending);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].len(), MAX_LINE + 1);
+        assert_eq!(pending.len(), 10);
+    }
+}

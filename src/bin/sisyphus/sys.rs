@@ -1,0 +1,134 @@
+//! Every libc call of the command: signal names, the signal mask it was started with, what a
+//! COMMAND gets between fork and exec, and `poll` for `--prefix`.
+
+use std::io;
+use std::os::fd::RawFd;
+
+/// A signal by name (`TERM`, `SIGTERM`, `term`) or number (`15`).
+pub fn signal_number(text: &str) -> Option<i32> {
+    if let Ok(n) = text.parse::<i32>() {
+        return (1..32).contains(&n).then_some(n);
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let sig = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "CONT" => libc::SIGCONT,
+        "WINCH" => libc::SIGWINCH,
+        _ => return None,
+    };
+    Some(sig)
+}
+
+/// A signal's name without `SIG`, or its number.
+pub fn signal_name(sig: i32) -> String {
+    const NAMES: [&str; 10] = ["HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "ALRM", "TERM", "CONT", "WINCH"];
+    NAMES.iter().find(|n| signal_number(n) == Some(sig)).map_or_else(|| sig.to_string(), |n| n.to_string())
+}
+
+/// Ends the process by `sig` with its default action, as the COMMAND it relayed did.
+pub fn die_by(sig: i32) -> ! {
+    // SAFETY: restoring the default action and raising a signal have no memory effects.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+        libc::_exit(128 + sig)
+    }
+}
+
+/// The signal mask of the calling thread.
+#[derive(Clone, Copy)]
+pub struct Mask(libc::sigset_t);
+
+impl std::fmt::Debug for Mask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Mask")
+    }
+}
+
+impl Mask {
+    /// The mask in force now: read first thing, it is the one the command was started with.
+    pub fn current() -> Mask {
+        // SAFETY: an all-zero sigset_t is a valid value for pthread_sigmask to overwrite.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: a null new set only reads the current mask into `set`.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, std::ptr::null(), &mut set) };
+        Mask(set)
+    }
+}
+
+/// In a child between fork and exec, so async-signal-safe calls only: every signal
+/// disposition back to its default (an ignored signal stays ignored across exec, and Rust
+/// ignores SIGPIPE), the signal mask the command was started with, and SIGKILL when the parent
+/// dies (the parent's own death signal is a handler, which exec would turn into "ignore").
+///
+/// # Errors
+/// When the parent is already gone.
+pub fn prepare_exec(mask: &Mask, parent: libc::pid_t) -> io::Result<()> {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: setting SIG_DFL has no memory effects; invalid numbers just fail.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
+    }
+    // SAFETY: `mask.0` is a valid, initialised set.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask.0, std::ptr::null_mut()) };
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number and has no memory effects.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+    }
+    // SAFETY: getppid has no preconditions.
+    if unsafe { libc::getppid() } != parent {
+        return Err(io::Error::other("the worker is gone"));
+    }
+    Ok(())
+}
+
+/// The calling process's pid and its parent's.
+pub fn pids() -> (libc::pid_t, libc::pid_t) {
+    // SAFETY: getpid and getppid have no preconditions.
+    unsafe { (libc::getpid(), libc::getppid()) }
+}
+
+/// Sends `sig` to `pid`; a process already gone is not an error worth reporting.
+pub fn kill(pid: u32, sig: i32) {
+    // SAFETY: kill has no memory effects.
+    unsafe { libc::kill(pid as libc::pid_t, sig) };
+}
+
+/// Ignores `sig` in this process (the `--prefix` relay, which must outlive its COMMAND's
+/// stop signal).
+pub fn ignore(sig: i32) {
+    // SAFETY: SIG_IGN has no memory effects.
+    unsafe { libc::signal(sig, libc::SIG_IGN) };
+}
+
+/// Waits until one of `fds` is readable or hung up, or `timeout_ms` passes (-1: no limit).
+/// Returns, for each, whether it is ready.
+pub fn poll(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
+    let mut pfds: Vec<libc::pollfd> =
+        fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    // SAFETY: `pfds` is a valid array of its length.
+    let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted { Ok(vec![false; fds.len()]) } else { Err(e) };
+    }
+    Ok(pfds.iter().map(|p| p.revents != 0).collect())
+}
+
+/// Whether this process may execute `path` (`access(X_OK)`).
+pub fn executable(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return false };
+    // SAFETY: a NUL-terminated path.
+    unsafe { libc::access(c.as_ptr(), libc::X_OK) == 0 }
+}
