@@ -127,9 +127,10 @@ impl<J: Job> Master<J> {
     }
 
     fn serve(&mut self, service: &mut service::Service) -> Result<Shutdown, Error> {
-        service.open(self.pidfile.as_ref())?;
+        // Handlers first: a script may send TERM the moment the pidfile appears.
         let signals = MasterSignals::install(&MASTER_SIGNALS, &MASTER_IGNORES)
             .map_err(|e| Error::Io("installing signal handlers", e))?;
+        service.open(self.pidfile.as_ref())?;
         let mut sup = Supervisor::new(self.config.clone(), true);
         if let Some(every) = sys::watchdog_from_env().filter(|_| service.notifying()) {
             sup.watchdog(every);

@@ -6,11 +6,15 @@ use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libc::c_int;
 
 use super::fd::{close, dup_above_stdio, forget_master_fd, remember_master_fd};
 use super::{check, getpid};
+
+/// How long a refused start waits, at most, for the lock's holder to write its pid.
+const SETTLE: Duration = Duration::from_millis(20);
 
 /// The lock on a pidfile, held until dropped; the file is then removed if it is still ours.
 /// Its descriptor is closed in every forked worker, so no worker can hold the lock on after
@@ -40,11 +44,16 @@ impl Pidfile {
         loop {
             let flags = libc::O_RDWR | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOFOLLOW;
             // SAFETY: a NUL-terminated path that outlives the call; O_CREAT takes the mode.
-            let fd = dup_above_stdio(check(unsafe { libc::open(c_path.as_ptr(), flags, 0o644 as libc::c_uint) })?)?;
+            let opened = check(unsafe { libc::open(c_path.as_ptr(), flags, 0o644 as libc::c_uint) });
+            let fd = dup_above_stdio(opened.map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => io::Error::new(e.kind(), "a symbolic link, which a pidfile must not be"),
+                _ => e,
+            })?)?;
             let file = Pidfile { fd, c_path: c_path.clone() };
+            let attempt = SystemTime::now();
             // SAFETY: flock on a descriptor we own.
             if let Err(e) = check(unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) }) {
-                let holder = if e.kind() == io::ErrorKind::WouldBlock { Some(file.read_pid()) } else { None };
+                let holder = if e.kind() == io::ErrorKind::WouldBlock { Some(file.holder(attempt)) } else { None };
                 file.abandon();
                 return match holder {
                     Some(pid) => Ok(Err(Held(pid))),
@@ -69,6 +78,22 @@ impl Pidfile {
         match (stat_fd(self.fd), stat_path(&self.c_path)) {
             (Ok(ours), Ok(now)) => ours == now,
             _ => false,
+        }
+    }
+
+    /// The pid the lock's holder wrote. A holder that has just won a race may not have
+    /// replaced a stale pid yet: unless the file changed since our `attempt`, give it up to
+    /// `SETTLE` to write its own (in a long-running holder's file, nothing changes, and the pid
+    /// read at the end is right).
+    fn holder(&self, attempt: SystemTime) -> Option<u32> {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let fresh = modified(self.fd).is_ok_and(|t| t >= attempt);
+            let pid = self.read_pid();
+            if fresh && pid.is_some() || Instant::now() >= deadline {
+                return pid;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -111,6 +136,15 @@ impl Drop for Pidfile {
         forget_master_fd(self.fd);
         close(self.fd);
     }
+}
+
+/// When an open file's content last changed.
+fn modified(fd: c_int) -> io::Result<SystemTime> {
+    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on a descriptor we own into a valid `stat`.
+    check(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok(UNIX_EPOCH + Duration::new(st.st_mtime as u64, st.st_mtime_nsec as u32))
 }
 
 /// Device and inode of an open file.
