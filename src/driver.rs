@@ -199,8 +199,10 @@ fn counted(p: Pending) -> Signals {
 /// signal or the deadline it gave. Returns when the pool has stopped.
 pub fn supervise<J: Job>(sup: &mut Supervisor, world: &mut Driver<'_, J>, signals: &MasterSignals) {
     loop {
+        // The clock after the signals: a RELOADING=1 must not predate the HUP that caused it.
+        let taken = counted(signals.take());
         let now = sys::now();
-        let deadline = sup.turn(now, counted(signals.take()), world);
+        let deadline = sup.turn(now, taken, world);
         if sup.done() {
             return;
         }

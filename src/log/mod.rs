@@ -80,7 +80,7 @@ pub trait Logger {
     /// ([`Master::daemonize`](crate::Master::daemonize)) points its stdout and stderr there
     /// too, so that what performs print lands beside the log, and points them there again
     /// each time it reopens its log (USR1). Without a file, a daemon's stdout and stderr go to
-    /// `/dev/null`.
+    /// `/dev/null`. The path should be absolute: a daemon works from `/`.
     fn file(&self) -> Option<&std::path::Path> {
         None
     }

@@ -113,12 +113,17 @@ impl<J: Job> Master<J> {
             driver::other_threads().map_err(fork_error)?;
         }
         let mut service = service::Service::default();
+        if self.daemon && self.config.allow_threads {
+            return Err(Error::Config(
+                "daemonize with allow_threads: the daemon is a forked copy with only the calling thread".into(),
+            ));
+        }
         if self.daemon {
             // Before the daemon's `chdir("/")`.
             if let Some(path) = &mut self.pidfile {
                 *path = std::path::absolute(&*path).map_err(|e| Error::Io("resolving the pidfile's path", e))?;
             }
-            // SAFETY: single-threaded, as just checked, or as `allow_threads`' caller vouched.
+            // SAFETY: single-threaded, as just checked (`allow_threads` was refused above).
             unsafe { service.daemonize(&*self.logger)? };
         }
         let result = self.serve(&mut service);

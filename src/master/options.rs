@@ -179,9 +179,12 @@ impl<J: Job> Master<J> {
     /// grandchild, in a new session, so it can never take a terminal) runs from `/` with
     /// umask 022, stdin on `/dev/null`, and stdout and stderr appended to the logger's file
     /// ([`FileLogger`](crate::FileLogger)), or on `/dev/null` without one. A relative
-    /// pidfile or log-file path is resolved before the `chdir`. Refused with
+    /// pidfile or log-file path is resolved before the `chdir`. The launcher waits as long as
+    /// the `setup`s take: a [`setup_timeout`](Master::setup_timeout) bounds it. Refused with
     /// [`Error::Config`](crate::Error::Config) when `NOTIFY_SOCKET` is set: under systemd's
-    /// `Type=notify` the launcher's exit would fail the unit.
+    /// `Type=notify` the launcher's exit would fail the unit, and together with
+    /// [`allow_threads`](Master::allow_threads): the daemon is a forked copy of the calling
+    /// thread alone.
     ///
     /// ```no_run
     /// # use sisyphus::{BoxError, Context, FileLogger, Job, Master};

@@ -130,6 +130,8 @@ pub enum Event<'a> {
     },
     /// A daemon's worker failed to start before the pool came up.
     StartFailed,
+    /// A HUP before the pool was ever up: the roll waits until it is.
+    RollHeld,
     /// A notification to the service manager could not be sent.
     NotifyFailed {
         error: &'a io::Error,
@@ -280,6 +282,7 @@ impl fmt::Display for Event<'_> {
             Event::Scaling { from, to } => write!(f, "scaling from {from} to {}", Workers(to)),
             Event::Ready { workers, after } => write!(f, "ready: {} up in {}", Workers(workers), Human(after)),
             Event::StartFailed => f.write_str("a worker failed before every worker was up: giving up the start"),
+            Event::RollHeld => f.write_str("HUP: the rolling restart waits until every worker has come up"),
             Event::NotifyFailed { error } => write!(f, "cannot notify the service manager (NOTIFY_SOCKET): {error}"),
             Event::ScalingLimit { max } => write!(f, "TTIN ignored past the limit of {max} workers"),
             Event::NothingToRetire => f.write_str("TTOU ignored: no worker to retire"),

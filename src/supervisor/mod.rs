@@ -177,6 +177,9 @@ impl Supervisor {
         }
         self.on_signals(signals, now, world);
         self.reap(now, world);
+        if self.supervising {
+            self.notice_up(now, world);
+        }
         // A deadline already past (a backoff over, more forks than one batch) is due now:
         // planning to wake at it would make the next turn look like a return from a suspension.
         let deadline = if self.done() { None } else { self.tick(now, world).map(|d| d.max(now)) };
@@ -271,7 +274,14 @@ impl Supervisor {
             self.reopen_logs(world);
         }
         if s.hup > 0 && self.spawning() {
-            self.begin_roll(now, world);
+            // A roll's end tells the service manager (and a daemon's launcher) the pool is
+            // ready: that must not come before it ever was. Until then the HUP is held.
+            if self.notices.ready {
+                self.begin_roll(now, world);
+            } else if !self.notices.roll_held {
+                self.notices.roll_held = true;
+                world.log(&Event::RollHeld);
+            }
         }
         for (count, signal) in [(s.usr2, SIGUSR2), (s.winch, SIGWINCH)] {
             if count > 0 {

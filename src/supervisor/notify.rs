@@ -95,6 +95,8 @@ pub struct Notices {
     pub watchdog: Option<(Duration, Duration)>,
     pub restarts: u64,
     pub timeouts: u64,
+    /// A HUP came before the pool was up: the roll begins once it is.
+    pub roll_held: bool,
 }
 
 impl Supervisor {
@@ -112,15 +114,27 @@ impl Supervisor {
         }
     }
 
-    /// After each turn: the first time the pool is up, the status when it changed, and the
-    /// watchdog when due. Returns when the watchdog is next due.
-    pub(super) fn notify_turn(&mut self, now: Duration, world: &mut impl World) -> Option<Duration> {
+    /// Once reaped, before anything starts: the first time the pool is up, `READY=1`, and a
+    /// roll held until then begins.
+    pub(super) fn notice_up(&mut self, now: Duration, world: &mut impl World) {
+        if self.notices.ready || self.stopping.is_some() {
+            return;
+        }
         let up = self.up(world);
-        if !self.notices.ready && self.stopping.is_none() && up >= self.target {
+        if up >= self.target {
             self.notices.ready = true;
             world.log(&Event::Ready { workers: up, after: now.saturating_sub(self.notices.began) });
             world.notify(&Notice::Ready);
+            if std::mem::take(&mut self.notices.roll_held) {
+                self.begin_roll(now, world);
+            }
         }
+    }
+
+    /// After each turn: the status when it changed, and the watchdog when due. Returns when
+    /// the watchdog is next due.
+    pub(super) fn notify_turn(&mut self, now: Duration, world: &mut impl World) -> Option<Duration> {
+        let up = self.up(world);
         let status = self.status(up, world);
         if self.notices.status != Some(status) {
             self.notices.status = Some(status);

@@ -8,7 +8,7 @@ use std::path::Path;
 use libc::c_int;
 
 use super::fd::{close, dup_above_stdio, forget_master_fd, open_append, remember_master_fd};
-use super::{check, exit, flush_stdio};
+use super::{Disposition, check, exit, flush_stdio, set_disposition};
 
 /// What the daemon writes when every initial worker is up.
 const READY: &[u8] = b"ready\n";
@@ -29,14 +29,24 @@ impl ReadyPipe {
         self.send(why.as_bytes());
     }
 
-    fn send(self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            // SAFETY: writing from a valid buffer to the pipe we own.
-            match unsafe { libc::write(self.0, bytes.as_ptr().cast(), bytes.len()) } {
-                n if n > 0 => bytes = &bytes[n as usize..],
-                _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
-                _ => break,
-            }
+    fn send(self, bytes: &[u8]) {
+        // The launcher may be gone; that must not kill us if SIGPIPE is at its default.
+        let old = set_disposition(libc::SIGPIPE, Disposition::Ignore, 0);
+        write_all(self.0, bytes);
+        if let Ok(old) = old {
+            old.restore(libc::SIGPIPE);
+        }
+    }
+}
+
+/// Writes `bytes` to `fd`, retrying after interruptions, giving up on an error.
+fn write_all(fd: c_int, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: writing from a valid buffer to a pipe we own.
+        match unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) } {
+            n if n > 0 => bytes = &bytes[n as usize..],
+            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            _ => break,
         }
     }
 }
@@ -69,18 +79,25 @@ pub unsafe fn daemonize(output: Option<&Path>) -> io::Result<ReadyPipe> {
         Err(e) => return Err(closing(e, &[null])),
     };
     let (reader, writer) = io::pipe().map_err(|e| closing(e, &[null, out]))?;
-    let (read_fd, write_fd) = (dup_above_stdio(reader.into_raw_fd())?, dup_above_stdio(writer.into_raw_fd())?);
+    let read_fd = dup_above_stdio(reader.into_raw_fd()).map_err(|e| closing(e, &[null, out]))?;
+    let write_fd = dup_above_stdio(writer.into_raw_fd()).map_err(|e| closing(e, &[null, out, read_fd]))?;
     flush_stdio();
     // SAFETY: the caller guarantees a single-threaded process.
     match check(unsafe { libc::fork() }) {
         Err(e) => Err(closing(e, &[null, out, read_fd, write_fd])),
         Ok(0) => {
             close(read_fd);
-            // SAFETY: setsid and fork in the child; the grandchild carries on, the child ends.
+            // SAFETY: setsid and fork in the child; the grandchild carries on, the child ends
+            // (writing a static message and exiting are async-signal-safe).
             unsafe {
                 libc::setsid();
-                if libc::fork() != 0 {
-                    libc::_exit(0);
+                match libc::fork() {
+                    0 => {}
+                    -1 => {
+                        write_all(write_fd, b"daemonizing: the second fork failed");
+                        libc::_exit(1)
+                    }
+                    _ => libc::_exit(0),
                 }
             }
             detach(null, out);

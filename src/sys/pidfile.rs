@@ -4,6 +4,7 @@
 
 use std::ffi::CString;
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -15,6 +16,8 @@ use super::{check, getpid};
 
 /// How long a refused start waits, at most, for the lock's holder to write its pid.
 const SETTLE: Duration = Duration::from_millis(20);
+/// How many times the path may be replaced under us before we give up.
+const TRIES: usize = 100;
 
 /// The lock on a pidfile, held until dropped; the file is then removed if it is still ours.
 /// Its descriptor is closed in every forked worker, so no worker can hold the lock on after
@@ -37,91 +40,33 @@ impl Pidfile {
     ///
     /// # Errors
     /// `Ok(Err(Held))` when another process holds the lock; `Err` when the file cannot be
-    /// opened, locked or written.
+    /// opened, locked or written, is not a plain file with one link (a hard link to another
+    /// file would be truncated), or keeps being replaced.
     pub fn lock(path: &Path) -> io::Result<Result<Pidfile, Held>> {
         let c_path = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
-        loop {
-            let flags = libc::O_RDWR | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOFOLLOW;
-            // SAFETY: a NUL-terminated path that outlives the call; O_CREAT takes the mode.
-            let opened = check(unsafe { libc::open(c_path.as_ptr(), flags, 0o644 as libc::c_uint) });
-            let fd = dup_above_stdio(opened.map_err(|e| match e.raw_os_error() {
-                Some(libc::ELOOP) => io::Error::new(e.kind(), "a symbolic link, which a pidfile must not be"),
-                _ => e,
-            })?)?;
-            let file = Pidfile { fd, c_path: c_path.clone() };
+        for _ in 0..TRIES {
+            // Dropped, and so closed, on every way out but success.
+            let file = open(&c_path)?;
+            let fd = file.as_raw_fd();
             let attempt = SystemTime::now();
             // SAFETY: flock on a descriptor we own.
             if let Err(e) = check(unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) }) {
-                let holder = if e.kind() == io::ErrorKind::WouldBlock { Some(file.holder(attempt)) } else { None };
-                file.abandon();
-                return match holder {
-                    Some(pid) => Ok(Err(Held(pid))),
-                    None => Err(e),
+                return match e.kind() {
+                    io::ErrorKind::WouldBlock => Ok(Err(Held(holder(fd, attempt)))),
+                    _ => Err(e),
                 };
             }
-            if !file.still_at_path() {
-                file.abandon();
+            if !same_file(fd, &c_path) {
                 continue;
             }
-            if let Err(e) = file.write_pid() {
-                file.abandon();
-                return Err(e);
-            }
+            plain(fd)?;
+            write_pid(fd)?;
+            let fd = file.into_raw_fd();
             remember_master_fd(fd);
-            return Ok(Ok(file));
+            return Ok(Ok(Pidfile { fd, c_path }));
         }
-    }
-
-    /// Whether the path still names the file we hold open.
-    fn still_at_path(&self) -> bool {
-        match (stat_fd(self.fd), stat_path(&self.c_path)) {
-            (Ok(ours), Ok(now)) => ours == now,
-            _ => false,
-        }
-    }
-
-    /// The pid the lock's holder wrote. A holder that has just won a race may not have
-    /// replaced a stale pid yet: unless the file changed since our `attempt`, give it up to
-    /// `SETTLE` to write its own (in a long-running holder's file, nothing changes, and the pid
-    /// read at the end is right).
-    fn holder(&self, attempt: SystemTime) -> Option<u32> {
-        let deadline = Instant::now() + SETTLE;
-        loop {
-            let fresh = modified(self.fd).is_ok_and(|t| t >= attempt);
-            let pid = self.read_pid();
-            if fresh && pid.is_some() || Instant::now() >= deadline {
-                return pid;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    fn read_pid(&self) -> Option<u32> {
-        let mut buf = [0u8; 24];
-        // SAFETY: reading into a valid stack buffer of the given length.
-        let n = unsafe { libc::pread(self.fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
-        let text = std::str::from_utf8(buf.get(..usize::try_from(n).ok()?)?).ok()?;
-        text.trim().parse().ok()
-    }
-
-    fn write_pid(&self) -> io::Result<()> {
-        let line = format!("{}\n", getpid());
-        // SAFETY: ftruncate and pwrite on a descriptor we own, from a valid buffer.
-        check(unsafe { libc::ftruncate(self.fd, 0) })?;
-        // SAFETY: as above.
-        let n = unsafe { libc::pwrite(self.fd, line.as_ptr().cast(), line.len(), 0) };
-        match n {
-            n if n == line.len() as isize => Ok(()),
-            -1 => Err(io::Error::last_os_error()),
-            _ => Err(io::ErrorKind::WriteZero.into()),
-        }
-    }
-
-    /// Closes without removing the file (and so without dropping).
-    fn abandon(self) {
-        close(self.fd);
-        std::mem::forget(self);
+        Err(io::Error::other("the path keeps being replaced while we lock it"))
     }
 }
 
@@ -129,7 +74,7 @@ impl Drop for Pidfile {
     /// Removes the file while the lock is still held, and only if the path still names it:
     /// someone may have replaced it, and their file is not ours to remove.
     fn drop(&mut self) {
-        if self.still_at_path() {
+        if same_file(self.fd, &self.c_path) {
             // SAFETY: a NUL-terminated path.
             unsafe { libc::unlink(self.c_path.as_ptr()) };
         }
@@ -138,29 +83,85 @@ impl Drop for Pidfile {
     }
 }
 
-/// When an open file's content last changed.
-fn modified(fd: c_int) -> io::Result<SystemTime> {
-    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstat on a descriptor we own into a valid `stat`.
-    check(unsafe { libc::fstat(fd, &mut st) })?;
-    Ok(UNIX_EPOCH + Duration::new(st.st_mtime as u64, st.st_mtime_nsec as u32))
+fn open(c_path: &CString) -> io::Result<OwnedFd> {
+    let flags = libc::O_RDWR | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+    // SAFETY: a NUL-terminated path that outlives the call; O_CREAT takes the mode.
+    let opened = check(unsafe { libc::open(c_path.as_ptr(), flags, 0o644 as libc::c_uint) }).map_err(|e| {
+        match e.raw_os_error() {
+            Some(libc::ELOOP) => io::Error::new(e.kind(), "a symbolic link, which a pidfile must not be"),
+            _ => e,
+        }
+    })?;
+    // SAFETY: a descriptor just opened, owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(dup_above_stdio(opened)?) })
 }
 
-/// Device and inode of an open file.
-fn stat_fd(fd: c_int) -> io::Result<(u64, u64)> {
-    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstat on a descriptor we own into a valid `stat`.
-    check(unsafe { libc::fstat(fd, &mut st) })?;
-    Ok((st.st_dev as u64, st.st_ino as u64))
+/// The pid the lock's holder wrote. A holder that has just won a race may not have replaced a
+/// stale pid yet: unless the file changed since our `attempt`, give it up to `SETTLE` to write
+/// its own (in a long-running holder's file nothing changes, and the pid read at the end is
+/// right).
+fn holder(fd: c_int, attempt: SystemTime) -> Option<u32> {
+    let attempt = attempt.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let fresh = stat_fd(fd).is_ok_and(|st| modified(&st) >= Some(attempt));
+        let pid = read_pid(fd);
+        if fresh && pid.is_some() || Instant::now() >= deadline {
+            return pid;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
-/// Device and inode of what `path` names, without following a symlink.
-fn stat_path(path: &CString) -> io::Result<(u64, u64)> {
+fn read_pid(fd: c_int) -> Option<u32> {
+    let mut buf = [0u8; 24];
+    // SAFETY: reading into a valid stack buffer of the given length.
+    let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+    let text = std::str::from_utf8(buf.get(..usize::try_from(n).ok()?)?).ok()?;
+    text.trim().parse().ok()
+}
+
+fn write_pid(fd: c_int) -> io::Result<()> {
+    let line = format!("{}\n", getpid());
+    // SAFETY: ftruncate and pwrite on a descriptor we own, from a valid buffer.
+    check(unsafe { libc::ftruncate(fd, 0) })?;
+    // SAFETY: as above.
+    let n = unsafe { libc::pwrite(fd, line.as_ptr().cast(), line.len(), 0) };
+    match n {
+        n if n == line.len() as isize => Ok(()),
+        -1 => Err(io::Error::last_os_error()),
+        _ => Err(io::ErrorKind::WriteZero.into()),
+    }
+}
+
+/// Refuses what must not be truncated: anything but a regular file with a single link.
+fn plain(fd: c_int) -> io::Result<()> {
+    let st = stat_fd(fd)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_nlink != 1 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file with a single link"));
+    }
+    Ok(())
+}
+
+/// Whether `path` names the file open on `fd` (without following a symlink).
+fn same_file(fd: c_int, path: &CString) -> bool {
     // SAFETY: an all-zero `stat` is a valid value for lstat to overwrite.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let mut at_path: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: a NUL-terminated path and a valid `stat`.
-    check(unsafe { libc::lstat(path.as_ptr(), &mut st) })?;
-    Ok((st.st_dev as u64, st.st_ino as u64))
+    let linked = check(unsafe { libc::lstat(path.as_ptr(), &mut at_path) }).is_ok();
+    linked && stat_fd(fd).is_ok_and(|ours| (ours.st_dev, ours.st_ino) == (at_path.st_dev, at_path.st_ino))
+}
+
+fn stat_fd(fd: c_int) -> io::Result<libc::stat> {
+    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on a descriptor we own into a valid `stat`.
+    check(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok(st)
+}
+
+/// When the file's content last changed, since the epoch; `None` before it.
+fn modified(st: &libc::stat) -> Option<Duration> {
+    let secs = u64::try_from(st.st_mtime).ok()?;
+    Some(Duration::new(secs, u32::try_from(st.st_mtime_nsec).ok()?))
 }

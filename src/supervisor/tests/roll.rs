@@ -52,6 +52,7 @@ fn hup_replaces_one_slot_at_a_time_each_after_the_last_is_ready() {
 fn a_replacement_that_fails_setup_stops_the_roll_and_the_rest_keep_running() {
     let (mut sup, mut w) = pool(cfg(3));
     (0..3).for_each(|i| w.ready(i));
+    up(&mut sup, &mut w);
     sup.turn(at(10), Signals { hup: 1, ..S }, &mut w);
     w.take();
     replaced(&mut sup, &mut w, 0, 100, 103, at(50));
@@ -70,6 +71,7 @@ fn a_replacement_that_fails_setup_stops_the_roll_and_the_rest_keep_running() {
 fn a_second_hup_rolls_again_whatever_was_not_replaced_since() {
     let (mut sup, mut w) = pool(cfg(2));
     (0..2).for_each(|i| w.ready(i));
+    up(&mut sup, &mut w);
     sup.turn(at(10), Signals { hup: 1, ..S }, &mut w);
     w.take();
     replaced(&mut sup, &mut w, 0, 100, 102, at(50));
@@ -83,6 +85,7 @@ fn a_second_hup_rolls_again_whatever_was_not_replaced_since() {
 fn a_stop_ends_the_roll() {
     let (mut sup, mut w) = pool(cfg(2));
     (0..2).for_each(|i| w.ready(i));
+    up(&mut sup, &mut w);
     sup.turn(at(10), Signals { hup: 1, ..S }, &mut w);
     w.take();
     sup.turn(at(20), Signals { int: 1, ..S }, &mut w);
@@ -102,6 +105,7 @@ fn replaced_none(sup: &mut Supervisor, w: &mut Fake) {
 fn a_slot_retired_during_its_roll_does_not_hold_the_roll_up() {
     let (mut sup, mut w) = pool(cfg(2));
     (0..2).for_each(|i| w.ready(i));
+    up(&mut sup, &mut w);
     sup.turn(at(10), Signals { hup: 1, ..S }, &mut w);
     w.take();
     replaced(&mut sup, &mut w, 0, 100, 102, at(20));
@@ -116,4 +120,28 @@ fn a_slot_retired_during_its_roll_does_not_hold_the_roll_up() {
     sup.turn(at(50), S, &mut w);
     assert!(!format!("{:?}", w.take()).contains("Fork"), "the retired slot is not refilled");
     assert_eq!(sup.turn(at(60), S, &mut w), None, "no more polling");
+}
+
+/// The pool's first turn with every worker ready: it is up.
+fn up(sup: &mut Supervisor, w: &mut Fake) {
+    sup.turn(at(5), S, w);
+    assert!(w.take().iter().any(|c| matches!(c, Log(Level::Info, l) if l.starts_with("ready: "))));
+}
+
+#[test]
+fn a_hup_before_the_pool_is_up_waits_until_it_is_then_rolls_after_ready() {
+    let (mut sup, mut w) = pool(cfg(2));
+    w.ready(0);
+    sup.turn(at(10), Signals { hup: 1, ..S }, &mut w);
+    sup.turn(at(11), Signals { hup: 1, ..S }, &mut w);
+    assert_eq!(w.take(), [info("HUP: the rolling restart waits until every worker has come up")], "said once");
+    assert!(!w.notices.iter().any(|n| n.starts_with("RELOADING") || n == "READY=1"), "{:?}", w.notices);
+    w.ready(1);
+    sup.turn(at(20), S, &mut w);
+    let calls = w.take();
+    let rolling = info("HUP: rolling restart of 2 workers, one at a time");
+    assert_eq!(calls[..3], [info("ready: 2 workers up in 20 ms"), rolling, Ask(0, 100)]);
+    let reloading = format!("RELOADING=1\nMONOTONIC_USEC={}", at(20).as_micros());
+    let n = w.notices.len();
+    assert_eq!(w.notices[n - 3..n - 1], ["READY=1".to_string(), reloading], "READY before RELOADING");
 }

@@ -78,7 +78,7 @@ fn ttou_never_goes_below_zero_and_is_ignored_at_zero() {
     let ready = info("ready: 0 workers up in 10 ms");
     assert_eq!(
         w.take(),
-        [info("scaling from 1 to 0 workers"), info("retiring worker 0 (pid 100)"), Ask(0, 100), ready]
+        [info("scaling from 1 to 0 workers"), ready, info("retiring worker 0 (pid 100)"), Ask(0, 100)]
     );
     sup.turn(at(20), Signals { ttou: 1, ..S }, &mut w);
     assert_eq!(w.take(), [info("TTOU ignored: no worker to retire")]);

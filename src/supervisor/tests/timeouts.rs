@@ -56,7 +56,7 @@ fn a_simple_perform_overrun_kills_the_group_and_is_a_failure_not_a_forced_stop()
     w.beat(0, true, Some(at(100)));
     sup.turn(at(2100), S, &mut w);
     let line = "worker 0 (pid 100): perform timeout: running 2 s, limit 2 s; killing the worker";
-    assert_eq!(w.take(), [error(line), KillGroup(100), info("ready: 1 worker up in 2.1 s")]);
+    assert_eq!(w.take(), [info("ready: 1 worker up in 2.1 s"), error(line), KillGroup(100)]);
     w.die(100, KILLED);
     sup.turn(at(2200), S, &mut w);
     let ended =
