@@ -129,7 +129,12 @@ fn launcher(mut pipe: io::PipeReader) -> ! {
     }
     let text = String::from_utf8_lossy(&report);
     let why = if text.is_empty() { "the daemon died before every worker was up" } else { text.trim_end() };
-    eprintln!("{why}");
+    // As programs name themselves in errors: `sweep: daemon failed to start: ...`.
+    let name = std::env::args_os().next().map(std::path::PathBuf::from);
+    match name.as_deref().and_then(|p| p.file_name()) {
+        Some(name) => eprintln!("{}: {why}", name.to_string_lossy()),
+        None => eprintln!("{why}"),
+    }
     exit(1)
 }
 

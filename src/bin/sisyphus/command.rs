@@ -29,8 +29,9 @@ pub struct Run {
 }
 
 impl Run {
-    /// `program args…` with the worker's environment, set up to be exec'd.
-    fn command(&self, program: &OsString, args: &[OsString], ctx: &Context) -> Command {
+    /// `program args…` with the worker's environment, set up to be exec'd: from a child
+    /// forked by this process, or, when `direct`, by this process itself.
+    fn command(&self, program: &OsString, args: &[OsString], ctx: &Context, direct: bool) -> Command {
         let mut cmd = Command::new(program);
         cmd.args(args)
             .env("SISYPHUS_WORKER", ctx.worker().to_string())
@@ -42,7 +43,10 @@ impl Run {
             let secs = wall.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
             cmd.env("SISYPHUS_SCHEDULED_AT", secs.to_string());
         }
-        let (mask, parent) = (self.mask, sys::pids().0);
+        // The process whose death must end COMMAND: the one that forks it, or when this
+        // process becomes COMMAND, the worker that forked this one.
+        let (me, my_parent) = sys::pids();
+        let (mask, parent) = (self.mask, if direct { my_parent } else { me });
         // SAFETY: `prepare_exec` makes async-signal-safe calls only, as a child between fork
         // and exec requires.
         unsafe { cmd.pre_exec(move || sys::prepare_exec(&mask, parent)) };
@@ -88,7 +92,7 @@ impl Job for Run {
         self.master = sys::pids().1 as u32;
         let Some(script) = &self.setup else { return Ok(()) };
         let args = [OsString::from("-c"), script.clone()];
-        let status = self.run_to_end(self.command(&"sh".into(), &args, ctx), ctx)?;
+        let status = self.run_to_end(self.command(&"sh".into(), &args, ctx, false), ctx)?;
         match describe(status) {
             None => Ok(()),
             Some(how) => Err(format!("--setup {how}").into()),
@@ -97,8 +101,9 @@ impl Job for Run {
 
     fn perform(&mut self, ctx: &Context) -> Result<(), BoxError> {
         let (program, args) = self.command.split_first().expect("parsed: a COMMAND");
-        let cmd = self.command(program, args, ctx);
-        if self.strategy == Strategy::Forking && !self.prefix {
+        let direct = self.strategy == Strategy::Forking && !self.prefix;
+        let cmd = self.command(program, args, ctx, direct);
+        if direct {
             // This perform child becomes COMMAND; only a failed exec returns.
             let mut cmd = cmd;
             let e = cmd.exec();

@@ -98,7 +98,7 @@ fn main() -> ExitCode {
     match master.run() {
         Ok(shutdown) if shutdown.forced() => ExitCode::from(EXIT_KILLED),
         Ok(_) => ExitCode::SUCCESS,
-        Err(Error::Config(why)) => usage(&why),
+        Err(Error::Config(why)) => usage(&flag_names(&why)),
         Err(e) => {
             eprintln!("sisyphus: {e}");
             ExitCode::from(EXIT_FATAL)
@@ -109,6 +109,19 @@ fn main() -> ExitCode {
 fn usage(why: &str) -> ExitCode {
     eprintln!("sisyphus: {why} (see sisyphus --help)");
     ExitCode::from(EXIT_USAGE)
+}
+
+/// The library's words for its settings, as this command's options.
+fn flag_names(text: &str) -> String {
+    let names = [
+        ("perform_timeout", "--perform-timeout"),
+        ("setup_timeout", "--setup-timeout"),
+        ("stop_timeout", "--stop-timeout"),
+        ("max_restarts", "--max-restarts"),
+        ("max_performs", "--max-performs"),
+        ("interval", "--interval"),
+    ];
+    names.iter().fold(text.to_string(), |t, (from, to)| t.replace(from, to))
 }
 
 fn level(o: &Options) -> Level {

@@ -21,8 +21,14 @@ struct Stream {
     pending: Vec<u8>,
 }
 
-/// Relays until both pipes are closed. With `look`, calls `stop` at least that often until it
-/// says it has acted.
+/// How often to look whether COMMAND has exited, where no descriptor can say so.
+const EXIT_LOOK: Duration = Duration::from_millis(50);
+/// How many more reads to take after COMMAND exited: what it left in the pipes, not what
+/// processes it left behind go on writing.
+const DRAIN: usize = 64;
+
+/// Relays until COMMAND has exited and what it wrote is passed on (or both pipes are
+/// closed). With `look`, calls `stop` at least that often until it says it has acted.
 pub fn lines(
     child: &mut Child,
     slot: usize,
@@ -37,18 +43,32 @@ pub fn lines(
             streams.push(Stream { pipe: File::from(fd), to, pending: Vec::new() });
         }
     }
+    let exit_fd = sys::exit_watch(child.id());
     let mut stopped = look.is_none();
     let mut buf = vec![0u8; MAX_LINE];
-    while !streams.is_empty() {
-        let fds: Vec<i32> = streams.iter().map(|s| s.pipe.as_raw_fd()).collect();
-        let timeout = match look {
-            Some(d) if !stopped => d.as_millis() as i32,
-            _ => -1,
+    let mut drain = None;
+    while !streams.is_empty() && drain != Some(0) {
+        let mut fds: Vec<i32> = streams.iter().map(|s| s.pipe.as_raw_fd()).collect();
+        fds.extend(exit_fd.as_ref().map(|fd| fd.as_raw_fd()));
+        let timeout = match (drain, look.filter(|_| !stopped), &exit_fd) {
+            (Some(_), _, _) => Some(Duration::ZERO),
+            (None, Some(look), Some(_)) => Some(look),
+            (None, look, None) => Some(look.map_or(EXIT_LOOK, |l| l.min(EXIT_LOOK))),
+            (None, None, Some(_)) => None,
         };
-        let ready = sys::poll(&fds, timeout)?;
+        let ready = sys::poll(&fds, timeout.map_or(-1, |t| t.as_millis() as i32))?;
         if !stopped {
             stopped = stop(child);
         }
+        let exited = match &exit_fd {
+            Some(_) => ready[streams.len()],
+            None => child.try_wait()?.is_some(),
+        };
+        drain = match drain {
+            None if exited => Some(DRAIN),
+            Some(_) if !ready[..streams.len()].contains(&true) => Some(0),
+            other => other.map(|n| n.saturating_sub(1)),
+        };
         // Backwards, so that removing a finished stream leaves the others' indices alone.
         for i in (0..streams.len()).rev().filter(|&i| ready[i]) {
             let s = &mut streams[i];
@@ -58,15 +78,21 @@ pub fn lines(
                 Err(e) => return Err(e),
             };
             s.pending.extend_from_slice(&buf[..n]);
-            let ended = n == 0;
-            if ended && !s.pending.is_empty() && !s.pending.ends_with(b"\n") {
-                // An unfinished last line still goes out whole.
+            if n == 0 && !s.pending.is_empty() {
+                // The stream ended: an unfinished last line still goes out whole.
                 s.pending.push(b'\n');
             }
             pass_on(&mut s.pending, &mut |line| emit(s.to, &prefix, line));
-            if ended {
+            if n == 0 {
                 streams.remove(i);
             }
+        }
+    }
+    // An unfinished last line still goes out whole.
+    for s in &mut streams {
+        if !s.pending.is_empty() {
+            s.pending.push(b'\n');
+            pass_on(&mut s.pending, &mut |line| emit(s.to, &prefix, line));
         }
     }
     Ok(())

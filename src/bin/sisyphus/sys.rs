@@ -4,6 +4,39 @@
 use std::io;
 use std::os::fd::RawFd;
 
+/// The signals a user may name, as `kill -l` names them.
+const SIGNALS: [(i32, &str); 29] = [
+    (libc::SIGHUP, "HUP"),
+    (libc::SIGINT, "INT"),
+    (libc::SIGQUIT, "QUIT"),
+    (libc::SIGILL, "ILL"),
+    (libc::SIGTRAP, "TRAP"),
+    (libc::SIGABRT, "ABRT"),
+    (libc::SIGBUS, "BUS"),
+    (libc::SIGFPE, "FPE"),
+    (libc::SIGKILL, "KILL"),
+    (libc::SIGUSR1, "USR1"),
+    (libc::SIGSEGV, "SEGV"),
+    (libc::SIGUSR2, "USR2"),
+    (libc::SIGPIPE, "PIPE"),
+    (libc::SIGALRM, "ALRM"),
+    (libc::SIGTERM, "TERM"),
+    (libc::SIGCHLD, "CHLD"),
+    (libc::SIGCONT, "CONT"),
+    (libc::SIGSTOP, "STOP"),
+    (libc::SIGTSTP, "TSTP"),
+    (libc::SIGTTIN, "TTIN"),
+    (libc::SIGTTOU, "TTOU"),
+    (libc::SIGURG, "URG"),
+    (libc::SIGXCPU, "XCPU"),
+    (libc::SIGXFSZ, "XFSZ"),
+    (libc::SIGVTALRM, "VTALRM"),
+    (libc::SIGPROF, "PROF"),
+    (libc::SIGWINCH, "WINCH"),
+    (libc::SIGIO, "IO"),
+    (libc::SIGSYS, "SYS"),
+];
+
 /// A signal by name (`TERM`, `SIGTERM`, `term`) or number (`15`).
 pub fn signal_number(text: &str) -> Option<i32> {
     if let Ok(n) = text.parse::<i32>() {
@@ -11,26 +44,12 @@ pub fn signal_number(text: &str) -> Option<i32> {
     }
     let upper = text.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    let sig = match name {
-        "HUP" => libc::SIGHUP,
-        "INT" => libc::SIGINT,
-        "QUIT" => libc::SIGQUIT,
-        "KILL" => libc::SIGKILL,
-        "USR1" => libc::SIGUSR1,
-        "USR2" => libc::SIGUSR2,
-        "ALRM" => libc::SIGALRM,
-        "TERM" => libc::SIGTERM,
-        "CONT" => libc::SIGCONT,
-        "WINCH" => libc::SIGWINCH,
-        _ => return None,
-    };
-    Some(sig)
+    SIGNALS.iter().find(|(_, n)| *n == name).map(|&(sig, _)| sig)
 }
 
 /// A signal's name without `SIG`, or its number.
 pub fn signal_name(sig: i32) -> String {
-    const NAMES: [&str; 10] = ["HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "ALRM", "TERM", "CONT", "WINCH"];
-    NAMES.iter().find(|n| signal_number(n) == Some(sig)).map_or_else(|| sig.to_string(), |n| n.to_string())
+    SIGNALS.iter().find(|(s, _)| *s == sig).map_or_else(|| sig.to_string(), |(_, n)| n.to_string())
 }
 
 /// Ends the process by `sig` with its default action, as the COMMAND it relayed did.
@@ -72,10 +91,9 @@ impl Mask {
 /// # Errors
 /// When the parent is already gone.
 pub fn prepare_exec(mask: &Mask, parent: libc::pid_t) -> io::Result<()> {
-    for sig in 1..libc::SIGRTMAX() {
+    for sig in 1..=max_signal() {
         if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            // SAFETY: setting SIG_DFL has no memory effects; invalid numbers just fail.
-            unsafe { libc::signal(sig, libc::SIG_DFL) };
+            default_action(sig);
         }
     }
     // SAFETY: `mask.0` is a valid, initialised set.
@@ -90,6 +108,36 @@ pub fn prepare_exec(mask: &Mask, parent: libc::pid_t) -> io::Result<()> {
         return Err(io::Error::other("the worker is gone"));
     }
     Ok(())
+}
+
+/// The highest signal number.
+#[cfg(target_os = "linux")]
+fn max_signal() -> i32 {
+    libc::SIGRTMAX()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn max_signal() -> i32 {
+    31
+}
+
+/// Puts `sig` back to its default action. On Linux through the system call itself: the C
+/// library refuses the two real-time signals it keeps for its threads, and an ignored one of
+/// those would otherwise stay ignored across exec.
+#[cfg(target_os = "linux")]
+fn default_action(sig: i32) {
+    // The kernel's `struct sigaction`, all zero: SIG_DFL, no flags, an empty mask (32 bytes
+    // cover every architecture's layout).
+    let act = [0u64; 4];
+    // SAFETY: rt_sigaction reads a valid, zeroed struct and writes nothing (null old action);
+    // 8 is the kernel's sigset size.
+    unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, act.as_ptr(), std::ptr::null_mut::<u64>(), 8) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn default_action(sig: i32) {
+    // SAFETY: setting SIG_DFL has no memory effects; invalid numbers just fail.
+    unsafe { libc::signal(sig, libc::SIG_DFL) };
 }
 
 /// The calling process's pid and its parent's.
@@ -123,6 +171,21 @@ pub fn poll(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
         return if e.kind() == io::ErrorKind::Interrupted { Ok(vec![false; fds.len()]) } else { Err(e) };
     }
     Ok(pfds.iter().map(|p| p.revents != 0).collect())
+}
+
+/// A descriptor that turns readable when child `pid` exits (Linux 5.3 and later), if any.
+#[cfg(target_os = "linux")]
+pub fn exit_watch(pid: u32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags, and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    // SAFETY: a descriptor just made, owned by nothing else (close-on-exec by default).
+    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn exit_watch(_pid: u32) -> Option<std::os::fd::OwnedFd> {
+    None
 }
 
 /// Whether this process may execute `path` (`access(X_OK)`).
