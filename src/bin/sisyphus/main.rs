@@ -39,7 +39,7 @@ each run finishes first). Options end at -- or at COMMAND.
                            is a failed start (retried with backoff)
       --perform-timeout DUR, --setup-timeout DUR, --stop-timeout DUR (25s)
       --max-performs N     replace a worker after about N runs
-      --max-restarts N/DUR give up after N deaths within DUR (exit 1)
+      --max-restarts N/DUR exit 1 after more than N deaths within DUR
       --pidfile PATH       lock PATH and write the master's pid into it
       --daemonize          detach; exit 0 once every worker is up, else 1
       --log-file PATH      log there (reopened on USR1) instead of stderr
