@@ -162,7 +162,9 @@ impl<J: Job> Master<J> {
     /// if it is still ours. Default: none.
     ///
     /// The file is written before any worker is forked, so an init script that reads it as
-    /// soon as a [`daemonize`](Master::daemonize)d launcher exits finds the daemon's pid.
+    /// soon as a [`daemonize`](Master::daemonize)d launcher exits finds the daemon's pid. To
+    /// tell a live master from a stale file, try the lock (`flock -n 9 9<"$pidfile"` in a
+    /// shell): opening the path with `flock -n PATH` would create the file just removed.
     pub fn pidfile(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.pidfile = Some(path.into());
         self
