@@ -81,9 +81,18 @@ fn main() -> ExitCode {
     if options.daemonize && std::env::var_os("NOTIFY_SOCKET").is_some_and(|v| !v.is_empty()) {
         return usage("--daemonize under a service manager (NOTIFY_SOCKET is set): let it supervise instead");
     }
-    if let Err((code, why)) = find(&options.command[0]) {
-        eprintln!("sisyphus: {why}");
-        return ExitCode::from(code);
+    let mut options = options;
+    match find(&options.command[0]) {
+        Err((code, why)) => {
+            eprintln!("sisyphus: {why}");
+            return ExitCode::from(code);
+        }
+        // A daemon works from `/`: `./sweep.sh` must name the same file there.
+        Ok(path) if options.daemonize && path.is_relative() => match std::path::absolute(&path) {
+            Ok(path) => options.command[0] = path.into(),
+            Err(e) => return usage(&format!("{}: {e}", path.display())),
+        },
+        Ok(_) => {}
     }
     let level = level(&options);
     let file = match options.log_file.as_deref().map(FileLogger::new).transpose() {
