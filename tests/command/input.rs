@@ -1,0 +1,96 @@
+//! Bad input, `--help` and `--version`: one line and exit 2 (or 126, 127), nothing run.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Instant;
+
+use crate::support::*;
+use crate::{Dir, Sis, ensure, nothing_left, sisyphus};
+
+pub fn bad_input() -> Outcome {
+    let dir = Dir::new("bad")?;
+    let marker = dir.at("marker");
+    let touch = format!("touch {marker}");
+    let notify = dir.at("nobody.sock");
+    let no_exec = dir.join("not-executable");
+    std::fs::write(&no_exec, "#!/bin/sh\ntouch marker\n").map_err(|e| e.to_string())?;
+    std::fs::set_permissions(&no_exec, std::fs::Permissions::from_mode(0o644)).map_err(|e| e.to_string())?;
+    let (no_exec, a_dir) = (no_exec.to_string_lossy().into_owned(), dir.0.to_string_lossy().into_owned());
+    let cmd = |opts: &[&str]| -> Vec<String> {
+        opts.iter().map(|s| s.to_string()).chain(["sh", "-c", &touch].map(String::from)).collect()
+    };
+    let setup = |command: &[&str]| -> Vec<String> {
+        ["--setup", &touch].iter().map(|s| s.to_string()).chain(command.iter().map(|s| s.to_string())).collect()
+    };
+    // (arguments, NOTIFY_SOCKET, exit code, words the one line must hold)
+    let cases: Vec<(Vec<String>, bool, i32, Vec<&str>)> = vec![
+        (cmd(&["--bogus"]), false, 2, vec!["--bogus"]),
+        (vec![], false, 2, vec!["COMMAND"]),
+        (vec!["-w".into(), "2".into()], false, 2, vec!["COMMAND"]),
+        (cmd(&["--interval", "30"]), false, 2, vec!["--interval", "30", "unit"]),
+        (cmd(&["--interval", "5M"]), false, 2, vec!["--interval", "5M", "unit"]),
+        (cmd(&["--interval", "0s"]), false, 2, vec!["--interval", "0s", "zero"]),
+        (cmd(&["-w", "four"]), false, 2, vec!["--workers", "four", "not a number"]),
+        (cmd(&["--workers", "5000"]), false, 2, vec!["--workers", "5000", "out of range"]),
+        (cmd(&["--daemonize"]), true, 2, vec!["--daemonize", "NOTIFY_SOCKET"]),
+        (cmd(&["--spread"]), false, 2, vec!["--spread", "--interval"]),
+        (cmd(&["--perform-timeout", "30s", "--stop-timeout", "10s"]), false, 2, vec!["perform", "stop", "30s", "10s"]),
+        (setup(&["no-such-command-sisyphus-test"]), false, 127, vec!["no-such-command-sisyphus-test", "not found"]),
+        (setup(&["/nonexistent/sisyphus-test"]), false, 127, vec!["/nonexistent/sisyphus-test"]),
+        (setup(&[no_exec.as_str()]), false, 126, vec![no_exec.as_str(), "not an executable"]),
+        (setup(&[a_dir.as_str()]), false, 126, vec![a_dir.as_str(), "not an executable"]),
+    ];
+    let mut summary = Vec::new();
+    for (i, (args, with_notify, want, words)) in cases.iter().enumerate() {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (mut cmd, out, err) = sisyphus(&dir, &format!("case{i}"), &args)?;
+        if *with_notify {
+            cmd.env("NOTIFY_SOCKET", &notify);
+        }
+        let t0 = Instant::now();
+        let mut sis = Sis::spawn(cmd, out, err)?;
+        let code = sis.wait(5 * SEC)?;
+        let took = t0.elapsed();
+        let (stdout, stderr) = (sis.out(), sis.err());
+        let what = format!("sisyphus {args:?}: exit {code}, stdout {stdout:?}, stderr {stderr:?}");
+        ensure!(code == *want, "{what}: want exit {want}");
+        ensure!(stdout.is_empty(), "{what}: stdout not empty");
+        ensure!(stderr.ends_with('\n') && stderr.lines().count() == 1, "{what}: not exactly one line");
+        ensure!(stderr.starts_with("sisyphus: "), "{what}: no 'sisyphus: ' prefix");
+        for w in words {
+            ensure!(stderr.contains(w), "{what}: does not name {w:?}");
+        }
+        if *want == 2 {
+            ensure!(stderr.contains("--help"), "{what}: does not point to --help");
+        }
+        ensure!(took < 2 * SEC, "{what}: took {took:?}");
+        ensure!(!Path::new(&marker).exists(), "{what}: something ran (the marker exists)");
+        ensure!(descendants().is_empty(), "{what}: left {:?}", descendants());
+        summary.push(format!("{}", took.as_millis()));
+    }
+    println!("       {} cases, each exited in {} ms", cases.len(), summary.join("/"));
+    nothing_left()
+}
+
+pub fn help_and_version() -> Outcome {
+    let dir = Dir::new("help")?;
+    for flag in ["--help", "-h"] {
+        let mut sis = Sis::start(&dir, "help", &[flag])?;
+        let code = sis.wait(5 * SEC)?;
+        let (out, err) = (sis.out(), sis.err());
+        ensure!(code == 0 && err.is_empty(), "{flag}: exit {code}, stderr {err:?}");
+        ensure!(out.starts_with("Usage: sisyphus "), "{flag}: {out}");
+        ensure!(out.contains("Examples"), "{flag}: no Examples:\n{out}");
+        let wide: Vec<&str> = out.lines().filter(|l| l.chars().count() > 80).collect();
+        ensure!(wide.is_empty(), "{flag}: lines over 80 columns: {wide:?}");
+        ensure!(!out.contains('\t'), "{flag}: a tab makes columns unpredictable");
+    }
+    for flag in ["-V", "--version"] {
+        let mut sis = Sis::start(&dir, "version", &[flag])?;
+        let code = sis.wait(5 * SEC)?;
+        let (out, err) = (sis.out(), sis.err());
+        let want = format!("sisyphus {}\n", env!("CARGO_PKG_VERSION"));
+        ensure!(code == 0 && err.is_empty() && out == want, "{flag}: exit {code}, stdout {out:?}, stderr {err:?}");
+    }
+    nothing_left()
+}

@@ -1,0 +1,90 @@
+//! `--stop-signal`: what a stop sends to running COMMANDs, and what it leaves alone.
+
+use std::time::Instant;
+
+use crate::support::*;
+use crate::{Dir, Sis, ensure, lines, nothing_left};
+
+pub fn stop_signal(strategy: &str, relay: bool) -> Outcome {
+    let dir = Dir::new("stopsig")?;
+    let events = dir.join("events");
+    let e = events.display();
+    // The background `sleep` has exec'd before the run says it started: a TERM reaching dash's
+    // child between its fork and exec runs dash's handler and is lost, and that `sleep` would
+    // keep running (and hold the output pipe of a --prefix relay).
+    let script = dir.script(
+        "trap.sh",
+        &format!(
+            "trap 'echo \"got-term $SISYPHUS_WORKER\" >> {e}; echo \"bye $SISYPHUS_WORKER\"; exit 0' TERM\n\
+             sleep 30 &\n\
+             until read name < /proc/$!/comm && [ \"$name\" = sleep ]; do :; done\n\
+             echo \"started $SISYPHUS_WORKER\" >> {e}\n\
+             wait\n"
+        ),
+    )?;
+    // The stop timeout only bounds a failure: a pass takes milliseconds.
+    let mut args =
+        vec!["-w", "2", "--stop-signal", "TERM", "--strategy", strategy, "--interval", "1h", "--stop-timeout", "2s"];
+    if relay {
+        args.push("--prefix");
+    }
+    args.extend(["--", &script]);
+    let mut sis = Sis::start(&dir, "stopsig", &args)?;
+    let count = |l: &[String], what: &str| l.iter().filter(|l| l.starts_with(what)).count();
+    sis.wait_file("both runs started", &events, 10 * SEC, |l| count(l, "started ") == 2)?;
+    let t0 = Instant::now();
+    sis.signal(libc::SIGINT);
+    sis.wait_file("TERM in both runs", &events, SEC, |l| count(l, "got-term ") == 2)?;
+    let took = t0.elapsed();
+    let code = sis.wait(10 * SEC)?;
+    let exited = t0.elapsed();
+    ensure!(code == 0, "exit {code}:\n{}", sis.err());
+    let mut got: Vec<String> = sis.out().lines().map(str::to_string).collect();
+    got.sort();
+    let want: Vec<String> =
+        if relay { vec!["[w0] bye 0".into(), "[w1] bye 1".into()] } else { vec!["bye 0".into(), "bye 1".into()] };
+    ensure!(got == want, "COMMANDs' last lines: {got:?}, want {want:?}");
+    println!(
+        "       TERM reached both runs {:.1} ms after INT; exit 0 after {:.1} ms",
+        took.as_secs_f64() * 1e3,
+        exited.as_secs_f64() * 1e3
+    );
+    nothing_left()
+}
+
+pub fn no_stop_signal(strategy: &str) -> Outcome {
+    let dir = Dir::new("nostopsig")?;
+    let events = dir.join("events");
+    let e = events.display();
+    let script = dir.script(
+        "sleep.sh",
+        &format!(
+            "trap 'echo \"got-signal $SISYPHUS_WORKER\" >> {e}; exit 0' TERM INT HUP\n\
+             echo \"start $SISYPHUS_WORKER $(date +%s.%N)\" >> {e}\n\
+             sleep 1\n\
+             echo \"end $SISYPHUS_WORKER $(date +%s.%N)\" >> {e}\n"
+        ),
+    )?;
+    let args = ["-w", "2", "--strategy", strategy, "--interval", "1h", "--", &script];
+    let mut sis = Sis::start(&dir, "nostopsig", &args)?;
+    let count = |l: &[String], what: &str| l.iter().filter(|l| l.starts_with(what)).count();
+    sis.wait_file("both runs started", &events, 10 * SEC, |l| count(l, "start ") == 2)?;
+    sis.signal(libc::SIGINT);
+    let code = sis.wait(10 * SEC)?;
+    let at_exit = lines(&events);
+    ensure!(code == 0, "exit {code}:\n{}", sis.err());
+    ensure!(count(&at_exit, "got-signal") == 0, "a run was signalled: {at_exit:?}");
+    ensure!(count(&at_exit, "end ") == 2, "sisyphus exited before both runs ended: {at_exit:?}");
+    for w in 0..2 {
+        let stamp = |what: &str| {
+            at_exit.iter().find_map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                (f.len() == 3 && f[0] == what && f[1] == w.to_string()).then(|| f[2].parse::<f64>().ok()).flatten()
+            })
+        };
+        let (Some(start), Some(end)) = (stamp("start"), stamp("end")) else { return Err(format!("{at_exit:?}")) };
+        let full = end - start >= 0.95;
+        ensure!(full, "worker {w}'s `sleep 1` took {:.3} s", end - start);
+    }
+    nothing_left()
+}
