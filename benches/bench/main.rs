@@ -14,6 +14,7 @@
 
 mod alloc;
 mod children;
+mod command;
 mod items;
 mod job;
 mod pacing;
@@ -80,7 +81,7 @@ fn main() {
     let mut rows = Vec::new();
     let started = now_ns();
     type Item = fn(&Cfg, &mut Cache) -> Result<Vec<Row>, String>;
-    let items: [(u8, &str, Item); 14] = [
+    let items: [(u8, &str, Item); 17] = [
         (1, "forking throughput", item1),
         (2, "simple loop overhead", |c, _| item2(c)),
         (3, "respawn latency", |c, _| item3(c)),
@@ -95,6 +96,9 @@ fn main() {
         (12, "stop of workers idle in an interval", |c, _| item12(c)),
         (13, "HUP rolling restart", |c, _| item13(c)),
         (14, "watchdog cost", |c, _| watchdog::item14(c)),
+        (15, "sisyphus command: runs of /bin/true per second", |c, _| command::item15(c)),
+        (16, "sisyphus command: start-up to the first run's output", |c, _| command::item16(c)),
+        (17, "sisyphus command: stripped binary size", |c, _| command::item17(c)),
     ];
     for (item, name, run) in items {
         if !only.is_empty() && !only.contains(&item) {

@@ -82,24 +82,27 @@ fn main() -> ExitCode {
         return usage("--daemonize under a service manager (NOTIFY_SOCKET is set): let it supervise instead");
     }
     let mut options = options;
-    match find(&options.command[0]) {
+    let path = match find(&options.command[0]) {
         Err((code, why)) => {
             eprintln!("sisyphus: {why}");
             return ExitCode::from(code);
         }
         // A daemon works from `/`: `./sweep.sh` must name the same file there.
         Ok(path) if options.daemonize && path.is_relative() => match std::path::absolute(&path) {
-            Ok(path) => options.command[0] = path.into(),
+            Ok(path) => {
+                options.command[0] = path.clone().into();
+                path
+            }
             Err(e) => return usage(&format!("{}: {e}", path.display())),
         },
-        Ok(_) => {}
-    }
+        Ok(path) => path,
+    };
     let level = level(&options);
     let file = match options.log_file.as_deref().map(FileLogger::new).transpose() {
         Ok(file) => file,
         Err(e) => return usage(&format!("--log-file: {e}")),
     };
-    let master = master(*options, mask);
+    let master = master(*options, path, mask);
     let master = match file {
         Some(file) => master.logger(file.with_level(level)),
         None => master.logger(StderrLogger::new(level)),
@@ -141,9 +144,10 @@ fn level(o: &Options) -> Level {
     }
 }
 
-fn master(o: Options, mask: sys::Mask) -> Master<command::Run> {
+fn master(o: Options, path: PathBuf, mask: sys::Mask) -> Master<command::Run> {
     let run = command::Run {
         command: o.command,
+        path,
         setup: o.setup,
         workers: o.workers,
         strategy: o.strategy,
@@ -151,6 +155,8 @@ fn master(o: Options, mask: sys::Mask) -> Master<command::Run> {
         stop_signal: o.stop_signal,
         mask,
         master: 0,
+        ignored: Vec::new(),
+        exec: None,
     };
     let mut m = Master::new(run).workers(o.workers).strategy(o.strategy);
     let set = |m: Master<command::Run>, d: Option<_>, f: fn(Master<command::Run>, _) -> Master<command::Run>| match d {

@@ -1,6 +1,7 @@
 //! Every libc call of the command: signal names, the signal mask it was started with, what a
 //! COMMAND gets between fork and exec, and `poll` for `--prefix`.
 
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::RawFd;
 
@@ -83,18 +84,32 @@ impl Mask {
     }
 }
 
-/// In a child between fork and exec, so async-signal-safe calls only: every signal
-/// disposition back to its default (an ignored signal stays ignored across exec, and Rust
-/// ignores SIGPIPE), the signal mask the command was started with, and SIGKILL when the parent
+/// The signals this process ignores, which would stay ignored across exec (a handled signal
+/// goes back to its default by itself): Rust's SIGPIPE, the worker's TTIN and TTOU, whatever
+/// sisyphus was started with ignored (`nohup`'s HUP). Those the C library keeps for itself,
+/// which it will not even report, are counted in.
+pub fn ignored_signals() -> Vec<i32> {
+    let ignored = |sig: i32| {
+        // SAFETY: an all-zero sigaction is a valid value to overwrite; a null new action only
+        // reads the current one.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let rc = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) };
+        rc != 0 || old.sa_sigaction == libc::SIG_IGN
+    };
+    (1..=max_signal()).filter(|&sig| sig != libc::SIGKILL && sig != libc::SIGSTOP && ignored(sig)).collect()
+}
+
+/// In a child between fork and exec, so async-signal-safe calls only: the `ignored` signals
+/// back to their default action, so that every disposition is (an ignored signal stays ignored
+/// across exec), the signal mask the command was started with, and SIGKILL when the parent
 /// dies (the parent's own death signal is a handler, which exec would turn into "ignore").
 ///
 /// # Errors
 /// When the parent is already gone.
-pub fn prepare_exec(mask: &Mask, parent: libc::pid_t) -> io::Result<()> {
-    for sig in 1..=max_signal() {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            default_action(sig);
-        }
+pub fn prepare_exec(mask: &Mask, parent: libc::pid_t, ignored: &[i32]) -> io::Result<()> {
+    for &sig in ignored {
+        default_action(sig);
     }
     // SAFETY: `mask.0` is a valid, initialised set.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask.0, std::ptr::null_mut()) };
@@ -171,6 +186,18 @@ pub fn poll(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
         return if e.kind() == io::ErrorKind::Interrupted { Ok(vec![false; fds.len()]) } else { Err(e) };
     }
     Ok(pfds.iter().map(|p| p.revents != 0).collect())
+}
+
+/// Replaces this process with `path`, given `argv` and the environment `env` followed by
+/// `more`; returns only on failure.
+pub fn execve(path: &CStr, argv: &[CString], env: &[CString], more: &[CString]) -> io::Error {
+    let ptrs = |strings: &mut dyn Iterator<Item = &CString>| {
+        strings.map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect::<Vec<*const libc::c_char>>()
+    };
+    let (argv, envp) = (ptrs(&mut argv.iter()), ptrs(&mut env.iter().chain(more)));
+    // SAFETY: NUL-terminated strings in null-terminated arrays, alive for the call.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    io::Error::last_os_error()
 }
 
 /// A descriptor that turns readable when child `pid` exits (Linux 5.3 and later), if any.
