@@ -3,7 +3,7 @@
 //! knows (setup finished, a perform started, why setup failed); the master writes its
 //! requests (stop, end now, kill that perform) and wakes a waiting worker with [`WAKE`].
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::time::Duration;
 
 use crate::supervisor::Heartbeat;
@@ -31,6 +31,8 @@ pub struct Beat {
     waiting: AtomicBool,
     /// `sys::now()` in ns when the running perform started; 0 between performs.
     perform_started: AtomicU64,
+    /// The running perform child's pid, which is its process group; 0 when there is none.
+    perform_group: AtomicI32,
     /// Performs that started late against the interval's schedule (overruns, suspensions).
     late_starts: AtomicU32,
     note_len: AtomicU32,
@@ -68,6 +70,7 @@ impl Beat {
             flag.store(false, SeqCst);
         }
         self.perform_started.store(0, SeqCst);
+        self.perform_group.store(0, SeqCst);
         self.kill_perform.store(0, SeqCst);
         self.note_len.store(0, SeqCst);
         self.late_starts.store(0, SeqCst);
@@ -114,6 +117,7 @@ impl Beat {
             recycled: self.recycled.load(SeqCst),
             late_starts: self.late_starts.load(Relaxed),
             perform_started: (started != 0).then(|| Duration::from_nanos(started)),
+            perform_group: Some(self.perform_group.load(SeqCst)).filter(|&g| g != 0),
         }
     }
 
@@ -144,6 +148,11 @@ impl Beat {
     /// A perform started at `started`, or (`None`) none is running.
     pub fn stamp(&self, started: Option<Duration>) {
         self.perform_started.store(started.map_or(0, nanos), Relaxed);
+    }
+
+    /// The perform child `group` was forked, or (`None`) it is about to be reaped.
+    pub fn set_perform_group(&self, group: Option<sys::Pid>) {
+        self.perform_group.store(group.unwrap_or(0), SeqCst);
     }
 
     /// The worker is about to block in a wait (`true`) or is back (`false`). After saying it

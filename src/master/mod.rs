@@ -113,11 +113,6 @@ impl<J: Job> Master<J> {
             driver::other_threads().map_err(fork_error)?;
         }
         let mut service = service::Service::default();
-        if self.daemon && self.config.allow_threads {
-            return Err(Error::Config(
-                "daemonize with allow_threads: the daemon is a forked copy with only the calling thread".into(),
-            ));
-        }
         if self.daemon {
             // Before the daemon's `chdir("/")`.
             if let Some(path) = &mut self.pidfile {
@@ -209,8 +204,23 @@ impl<J: Job> Master<J> {
         self.unmonitored.as_ref().map_or(0, |sup| sup.pids().filter(|&pid| !sys::has_exited(pid)).count())
     }
 
-    fn prepare(&mut self) -> Result<(), Error> {
+    /// Checks the settings as [`run`](Master::run) does first, starting nothing: for a
+    /// program that refuses bad settings before it opens files or detaches.
+    ///
+    /// # Errors
+    /// [`Error::Config`], naming the setting at fault.
+    pub fn validate(&self) -> Result<(), Error> {
         self.config.validate()?;
+        if self.daemon && self.config.allow_threads {
+            return Err(Error::Config(
+                "daemonize with allow_threads: the daemon is a forked copy with only the calling thread".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn prepare(&mut self) -> Result<(), Error> {
+        self.validate()?;
         if self.beats.is_none() {
             self.beats = Some(Beats::new(MAX_WORKERS).map_err(|e| Error::Io("mapping the shared heartbeat table", e))?);
         }

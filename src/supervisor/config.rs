@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::pace::Pacing;
 use crate::Error;
+use crate::sys::{SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG};
 
 /// The largest pool: the size of the shared heartbeat table, and far past what a machine's
 /// process limit usually allows.
@@ -108,6 +109,12 @@ impl Config {
         }
         if let Some(sig) = self.stop_signal.filter(|s| !(1..32).contains(s)) {
             return bad(format!("stop_signal({sig}) is not a signal number (1 to 31)"));
+        }
+        if let Some(sig) = self.stop_signal.filter(|s| [SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU].contains(s)) {
+            return bad(format!("stop_signal({sig}) would suspend the perform, not end it"));
+        }
+        if self.stop_signal == Some(SIGURG) {
+            return bad(format!("stop_signal({SIGURG}): SIGURG is the crate's own, to wake workers"));
         }
         if self.max_performs == Some(0) {
             return bad("max_performs(0): a worker must be allowed at least one perform".into());

@@ -31,10 +31,17 @@ impl Supervisor {
 
     /// A worker's process group is SIGKILLed while the worker is still a zombie, so the group
     /// id cannot have been reused: whatever it left running in its group does not outlive it.
+    /// So is the group of a perform child it left running (it died unasked, or was killed):
+    /// a program the child exec'd is killed by the kernel with its parent, but not what that
+    /// program started. That group lives on as long as anything is left in it, so its id is
+    /// not reused either while there is anything to kill.
     pub(super) fn reaped(&mut self, exited: Exited, now: Duration, world: &mut impl World) {
         let slot = self.find(exited.pid);
-        if slot.is_some() && exited.zombie {
+        if let (Some(i), true) = (slot, exited.zombie) {
             world.kill_group(exited.pid);
+            if let Some(group) = world.heartbeat(i).perform_group {
+                world.kill_group(group);
+            }
         }
         let exit = world.collect(exited.pid);
         match slot {

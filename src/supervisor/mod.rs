@@ -47,6 +47,8 @@ pub struct Heartbeat {
     /// When the running perform started, if one is running (stamped only with a perform
     /// timeout).
     pub perform_started: Option<Duration>,
+    /// The process group of the running perform child (forking strategy), if one runs.
+    pub perform_group: Option<Pid>,
 }
 
 /// The master's signals that arrived since the last turn, counted.

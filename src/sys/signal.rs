@@ -11,8 +11,8 @@ use super::fd::{close, dup_above_stdio, forget_master_fd, remember_master_fd};
 use super::{check, os};
 
 pub use libc::{
-    SA_NOCLDSTOP, SA_RESTART, SIGCHLD, SIGCONT, SIGHUP, SIGINT, SIGKILL, SIGPIPE, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU,
-    SIGURG, SIGUSR1, SIGUSR2, SIGWINCH,
+    SA_NOCLDSTOP, SA_RESTART, SIGCHLD, SIGCONT, SIGHUP, SIGINT, SIGKILL, SIGPIPE, SIGQUIT, SIGSTOP, SIGTERM, SIGTSTP,
+    SIGTTIN, SIGTTOU, SIGURG, SIGUSR1, SIGUSR2, SIGWINCH,
 };
 
 /// The short name of a signal, as `kill -l` prints it.

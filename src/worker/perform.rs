@@ -83,36 +83,49 @@ pub fn in_child<J: Job>(
         })
     };
     let child = match forked {
-        Ok(pid) => pid,
+        Ok(pid) => {
+            // For the master, should this worker die before the perform does.
+            w.beat.set_perform_group(Some(pid));
+            pid
+        }
         Err(e) => {
             w.beat.stamp(None);
             return Err(e);
         }
     };
-    let (exit, killed) = wait_for(child, started, w, armed);
+    let (exit, sent) = wait_for(child, started, w, armed);
     w.beat.stamp(None);
-    Ok(judge(child, exit, killed, w))
+    Ok(judge(child, exit, sent, w))
+}
+
+/// What the worker sent a perform child's group.
+#[derive(Clone, Copy, Default)]
+struct Sent {
+    /// SIGKILL, as the master asked (a perform timeout).
+    kill: bool,
+    /// The stop signal.
+    stop: bool,
 }
 
 /// Waits for perform child `child` to exit while taking the master's requests. The child is
 /// not reaped before the end, so its pid and group cannot be reused while we may signal them.
-fn wait_for(child: Pid, started: Option<std::time::Duration>, w: &Spec<'_>, armed: bool) -> (Exit, bool) {
+fn wait_for(child: Pid, started: Option<std::time::Duration>, w: &Spec<'_>, armed: bool) -> (Exit, Sent) {
     let (beat, set) = (w.beat, signals::wait_set());
     // With other threads allowed, a SIGCHLD may go to one of them and be lost: look anyway.
     let cap = (!armed || w.allow_threads).then_some(PARENT_CHECK);
-    let (mut killed, mut stop_sent) = (false, false);
+    let mut sent = Sent::default();
     loop {
         beat.set_waiting(true);
-        if let Some(sig) = w.stop_signal.filter(|_| !stop_sent && beat.stop_requested()) {
+        if let Some(sig) = w.stop_signal.filter(|_| !sent.stop && beat.stop_requested()) {
             let _ = sys::kill_group(child, sig);
-            stop_sent = true;
+            sent.stop = true;
         }
         if beat.force_requested() || !armed && signals::parent_gone() {
             end_now(child);
         }
         if started.is_some_and(|s| beat.take_kill_request(s)) {
             let _ = sys::kill_group(child, SIGKILL);
-            killed = true;
+            sent.kill = true;
         }
         match sys::peek_exited(Some(child)) {
             Ok(Some(exited)) => {
@@ -121,12 +134,15 @@ fn wait_for(child: Pid, started: Option<std::time::Duration>, w: &Spec<'_>, arme
                     // What the perform left running in its group ends with it.
                     let _ = sys::kill_group(child, SIGKILL);
                 }
-                return (sys::collect(child).unwrap_or(Exit::Vanished), killed);
+                // Before it is reaped, so the master never kills a group id free for reuse.
+                beat.set_perform_group(None);
+                return (sys::collect(child).unwrap_or(Exit::Vanished), sent);
             }
             Ok(None) => {}
             Err(_) => {
                 beat.set_waiting(false);
-                return (Exit::Vanished, killed);
+                beat.set_perform_group(None);
+                return (Exit::Vanished, sent);
             }
         }
         let got = set.wait(cap);
@@ -147,13 +163,15 @@ fn end_now(child: Pid) -> ! {
 }
 
 /// Whether the perform succeeded; logs what the child did not log itself.
-fn judge(child: Pid, exit: Exit, killed: bool, w: &Spec<'_>) -> Succeeded {
+fn judge(child: Pid, exit: Exit, sent: Sent, w: &Spec<'_>) -> Succeeded {
     let reported = w.beat.take_reported();
     match exit {
         Exit::Code(0) | Exit::Vanished => true,
         _ if reported => false,
         // The master logged the timeout.
-        Exit::Signal(SIGKILL) if killed => false,
+        Exit::Signal(SIGKILL) if sent.kill => false,
+        // It ended as the stop asked it to.
+        Exit::Signal(sig) if sent.stop && Some(sig) == w.stop_signal => true,
         Exit::Signal(sig) => {
             let name = sys::signal_name(sig);
             w.log(Level::Error, format_args!("worker {}: perform child {child} was killed by signal {name}", w.slot));

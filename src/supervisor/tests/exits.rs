@@ -15,6 +15,15 @@ fn death(sup: &mut Supervisor, w: &mut Fake, pid: Pid, exit: Exit, now: Duration
 }
 
 #[test]
+fn the_running_perform_group_of_a_dead_worker_is_killed_with_its_own_before_it_is_reaped() {
+    let (mut sup, mut w) = pool(cfg(1));
+    w.beats.insert(0, Heartbeat { ready: true, perform_group: Some(555), ..Default::default() });
+    w.die(100, SEGV);
+    sup.turn(at(50), S, &mut w);
+    assert_eq!(w.take()[..3], [KillGroup(100), KillGroup(555), Collect(100)]);
+}
+
+#[test]
 fn a_worker_that_came_up_and_died_is_replaced_at_once_then_after_100_200_400_ms() {
     let (mut sup, mut w) = pool(cfg(1));
     let mut now = at(0);

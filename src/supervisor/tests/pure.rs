@@ -84,6 +84,10 @@ fn validate_rejects_what_cannot_work() {
     assert_eq!(window, "max_restarts window of 1ms is shorter than the minimum of 10ms");
     let cut = why(Config { perform_timeout: Some(ms(5001)), ..cfg(1) });
     assert!(cut.starts_with("perform_timeout (5.001s) is longer than stop_timeout (5s)"), "{cut}");
+    let stop = |sig| why(Config { stop_signal: Some(sig), ..cfg(1) });
+    assert_eq!(stop(libc::SIGTSTP), "stop_signal(20) would suspend the perform, not end it");
+    assert_eq!(stop(libc::SIGURG), "stop_signal(23): SIGURG is the crate's own, to wake workers");
+    assert!(ok(Config { stop_signal: Some(libc::SIGWINCH), ..cfg(1) }), "apache's graceful stop");
 }
 
 #[test]
