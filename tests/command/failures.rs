@@ -3,7 +3,7 @@
 use std::os::unix::process::CommandExt;
 
 use crate::support::*;
-use crate::{Dir, Sis, ensure, gaps_ms, lines, nothing_left, sisyphus};
+use crate::{Dir, Sis, ensure, gaps_ms, lines, nothing_left, reap_orphans, sisyphus};
 
 pub fn killed_by_signal(strategy: &str, relay: bool) -> Outcome {
     let dir = Dir::new("segv")?;
@@ -51,5 +51,73 @@ pub fn backoff(strategy: &str) -> Outcome {
     ensure!(err.matches("started (pid").count() == 1, "the worker was replaced:\n{err}");
     let shown: Vec<String> = gaps.iter().map(|g| format!("{g:.1}")).collect();
     println!("       gaps {} ms", shown.join(", "));
+    nothing_left()
+}
+
+/// A worker killed from outside (the OOM killer, `kill -9`) takes its run down whole: COMMAND
+/// and what COMMAND started.
+pub fn worker_killed(strategy: &str, relay: bool) -> Outcome {
+    let dir = Dir::new("killworker")?;
+    let bg = dir.join("bg");
+    // The first run starts a child and waits; the replacement worker's run ends at once.
+    let b = bg.display();
+    let script = dir.script("bg.sh", &format!("[ -s {b} ] && exit 0\nsleep 30 &\necho $$ $! >> {b}\nwait\n"))?;
+    let mut args = vec!["--strategy", strategy, "--interval", "1h"];
+    if relay {
+        args.push("--prefix");
+    }
+    args.extend(["--", &script]);
+    let mut sis = Sis::start(&dir, "killworker", &args)?;
+    let ran = |l: &[String]| {
+        let pids: Vec<Pid> = l.first()?.split(' ').filter_map(|p| p.parse().ok()).collect();
+        (pids.len() == 2 && state(pids[1]).is_some()).then(|| (pids[0], pids[1]))
+    };
+    sis.wait_file("a run with a child", &bg, 10 * SEC, |l| ran(l).is_some())?;
+    let (shell, sleep) = ran(&lines(&bg)).ok_or("no run")?;
+    let worker = live_children(sis.pid);
+    ensure!(worker.len() == 1, "workers: {worker:?}");
+    kill(worker[0], libc::SIGKILL);
+    let left = wait_for("the run and its child to die with the worker", 5 * SEC, || {
+        reap_orphans();
+        (!alive(shell) && !alive(sleep)).then_some(())
+    });
+    sis.stop()?;
+    left.map_err(|e| format!("{e}: COMMAND {shell} alive {}, its child {sleep} alive {}", alive(shell), alive(sleep)))?;
+    nothing_left()
+}
+
+/// A `--prefix` relay dies by its COMMAND's signal, to say how the run ended, but leaves the
+/// core dump to COMMAND: no second one of its own.
+pub fn relay_leaves_the_core_to_command() -> Outcome {
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    if pattern.trim() != "core" {
+        return Err(format!(
+            "SKIP: core_pattern is {:?}, not a file in the crashing process's directory",
+            pattern.trim()
+        ));
+    }
+    let dir = Dir::new("core")?;
+    std::fs::create_dir(dir.join("sub")).map_err(|e| e.to_string())?;
+    let args = ["--prefix", "--interval", "1h", "--", "sh", "-c", "cd sub && kill -SEGV $$"];
+    let (mut cmd, out, err) = sisyphus(&dir, "dump", &args)?;
+    cmd.current_dir(&dir.0);
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            let all = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+            libc::setrlimit(libc::RLIMIT_CORE, &all);
+            Ok(())
+        })
+    };
+    let mut sis = Sis::spawn(cmd, out, err)?;
+    sis.wait_err("the run's end logged", 10 * SEC, |e| e.contains("killed by signal SEGV"))?;
+    sis.stop()?;
+    let cores = |d: &std::path::Path| -> Vec<String> {
+        let names = std::fs::read_dir(d).into_iter().flatten().flatten();
+        names.map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("core")).collect()
+    };
+    let (command_cores, ours) = (cores(&dir.join("sub")), cores(&dir.0));
+    ensure!(!command_cores.is_empty(), "COMMAND left no core: the test cannot tell");
+    ensure!(ours.is_empty(), "a core dump where sisyphus runs: {ours:?}");
     nothing_left()
 }

@@ -1,6 +1,7 @@
 //! What COMMAND inherits: its variables, signal dispositions and mask, and descriptors.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -72,13 +73,32 @@ pub fn environment(strategy: &str) -> Outcome {
     let again = Dir::new("env-no-interval")?;
     let d = again.0.to_string_lossy();
     let script = again.script("dump.sh", &format!("env > {d}/env.tmp && mv -f {d}/env.tmp {d}/env\n"))?;
-    let mut sis = Sis::start(&again, "free", &["--strategy", strategy, "--", &script])?;
+    // A nested sisyphus's variables are replaced, and a schedule it had is not passed on.
+    let (mut cmd, out, err) = sisyphus(&again, "free", &["--strategy", strategy, "--", &script])?;
+    cmd.env("SISYPHUS_SCHEDULED_AT", "123").env("SISYPHUS_WORKER", "7");
+    let mut sis = Sis::spawn(cmd, out, err)?;
     let env_file = again.join("env");
     sis.wait_err("a run", 10 * SEC, |_| env_file.exists())?;
     sis.stop()?;
     let env = env_map(&read(&env_file));
     ensure!(env.get("SISYPHUS_WORKER").map(String::as_str) == Some("0"), "{env:?}");
     ensure!(!env.contains_key("SISYPHUS_SCHEDULED_AT"), "SISYPHUS_SCHEDULED_AT without --interval");
+    nothing_left()
+}
+
+/// A script without `#!`, as a shell runs it: with `/bin/sh`, its arguments passed on.
+pub fn script_without_shebang(strategy: &str) -> Outcome {
+    let dir = Dir::new("noshebang")?;
+    let ran = dir.join("ran");
+    let path = dir.join("plain");
+    std::fs::write(&path, format!("echo \"$# $1 $2\" >> {}\n", ran.display())).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    let p = path.to_string_lossy();
+    let mut sis = Sis::start(&dir, "plain", &["--strategy", strategy, "--interval", "1h", "--", &p, "a b", "c"])?;
+    sis.wait_file("a run", &ran, 10 * SEC, |l| !l.is_empty())?;
+    sis.stop()?;
+    let got = lines(&ran);
+    ensure!(got == ["2 a b c"], "the script saw {got:?}");
     nothing_left()
 }
 

@@ -16,8 +16,12 @@ pub fn bad_input() -> Outcome {
     std::fs::write(&no_exec, "#!/bin/sh\ntouch marker\n").map_err(|e| e.to_string())?;
     std::fs::set_permissions(&no_exec, std::fs::Permissions::from_mode(0o644)).map_err(|e| e.to_string())?;
     let (no_exec, a_dir) = (no_exec.to_string_lossy().into_owned(), dir.0.to_string_lossy().into_owned());
+    // Bad input creates no log file either.
+    let log = dir.join("never.log");
+    let log_opt = ["--log-file".to_string(), log.to_string_lossy().into_owned()];
     let cmd = |opts: &[&str]| -> Vec<String> {
-        opts.iter().map(|s| s.to_string()).chain(["sh", "-c", &touch].map(String::from)).collect()
+        let opts = opts.iter().map(|s| s.to_string()).chain(log_opt.iter().cloned());
+        opts.chain(["sh", "-c", &touch].map(String::from)).collect()
     };
     let setup = |command: &[&str]| -> Vec<String> {
         ["--setup", &touch].iter().map(|s| s.to_string()).chain(command.iter().map(|s| s.to_string())).collect()
@@ -34,6 +38,8 @@ pub fn bad_input() -> Outcome {
         (cmd(&["--workers", "5000"]), false, 2, vec!["--workers", "5000", "out of range"]),
         (cmd(&["--daemonize"]), true, 2, vec!["--daemonize", "NOTIFY_SOCKET"]),
         (cmd(&["--spread"]), false, 2, vec!["--spread", "--interval"]),
+        (cmd(&["--stop-signal", "SIGTSTP"]), false, 2, vec!["--stop-signal", "TSTP", "suspend"]),
+        (cmd(&["--stop-signal", "23"]), false, 2, vec!["--stop-signal", "URG"]),
         (cmd(&["--perform-timeout", "30s", "--stop-timeout", "10s"]), false, 2, vec!["perform", "stop", "30s", "10s"]),
         (setup(&["no-such-command-sisyphus-test"]), false, 127, vec!["no-such-command-sisyphus-test", "not found"]),
         (setup(&["/nonexistent/sisyphus-test"]), false, 127, vec!["/nonexistent/sisyphus-test"]),
@@ -65,6 +71,7 @@ pub fn bad_input() -> Outcome {
         }
         ensure!(took < 2 * SEC, "{what}: took {took:?}");
         ensure!(!Path::new(&marker).exists(), "{what}: something ran (the marker exists)");
+        ensure!(!log.exists(), "{what}: the log file was created");
         ensure!(descendants().is_empty(), "{what}: left {:?}", descendants());
         summary.push(format!("{}", took.as_millis()));
     }

@@ -31,11 +31,11 @@ use support::*;
 
 use daemon::{daemonize, daemonize_fails, daemonize_relative_command};
 use exits::{pidfile_held, restart_limit, stop_timeout};
-use failures::{backoff, killed_by_signal};
-use inherit::{descriptors, dispositions, environment, every_ignored_signal};
+use failures::{backoff, killed_by_signal, relay_leaves_the_core_to_command, worker_killed};
+use inherit::{descriptors, dispositions, environment, every_ignored_signal, script_without_shebang};
 use input::{bad_input, help_and_version};
-use output::{pacing, prefix};
-use stopping::{no_stop_signal, stop_signal};
+use output::{pacing, prefix, prefix_long_lines_through_a_pipe};
+use stopping::{no_stop_signal, stop_as_runs_start, stop_signal};
 
 fn main() {
     run_scenarios(&[
@@ -45,16 +45,22 @@ fn main() {
         ("simple_command_gets_the_worker_environment", || environment("simple")),
         ("forking_command_gets_default_dispositions_and_the_startup_mask", || dispositions("forking")),
         ("simple_command_gets_default_dispositions_and_the_startup_mask", || dispositions("simple")),
+        ("forking_script_without_shebang_runs_with_sh", || script_without_shebang("forking")),
+        ("simple_script_without_shebang_runs_with_sh", || script_without_shebang("simple")),
         ("command_gets_every_ignored_signal_back_to_default", every_ignored_signal),
         ("forking_command_holds_only_its_stdio", || descriptors("forking")),
         ("simple_command_holds_only_its_stdio", || descriptors("simple")),
         ("interval_paces_command_starts", pacing),
         ("forking_prefix_relays_whole_lines", || prefix("forking")),
         ("simple_prefix_relays_whole_lines", || prefix("simple")),
+        ("prefix_cuts_long_lines_into_whole_pieces_a_pipe_never_mixes", prefix_long_lines_through_a_pipe),
         ("forking_stop_signal_reaches_every_running_command", || stop_signal("forking", false)),
         ("simple_stop_signal_reaches_every_running_command", || stop_signal("simple", false)),
         ("forking_prefix_stop_signal_reaches_commands_and_relays_their_last_lines", || stop_signal("forking", true)),
         ("simple_prefix_stop_signal_reaches_commands_and_relays_their_last_lines", || stop_signal("simple", true)),
+        ("forking_stop_signal_reaches_runs_caught_starting", || stop_as_runs_start("forking", false)),
+        ("simple_stop_signal_reaches_runs_caught_starting", || stop_as_runs_start("simple", false)),
+        ("forking_prefix_stop_signal_reaches_runs_caught_starting", || stop_as_runs_start("forking", true)),
         ("forking_without_stop_signal_commands_run_to_their_end", || no_stop_signal("forking")),
         ("simple_without_stop_signal_commands_run_to_their_end", || no_stop_signal("simple")),
         ("a_held_pidfile_exits_1_naming_the_holder", pidfile_held),
@@ -67,6 +73,10 @@ fn main() {
         ("forking_command_killed_by_a_signal_is_logged_with_its_name", || killed_by_signal("forking", false)),
         ("simple_command_killed_by_a_signal_is_logged_with_its_name", || killed_by_signal("simple", false)),
         ("forking_prefix_command_killed_by_a_signal_is_logged_with_its_name", || killed_by_signal("forking", true)),
+        ("forking_killed_worker_takes_its_run_and_the_runs_children", || worker_killed("forking", false)),
+        ("simple_killed_worker_takes_its_run_and_the_runs_children", || worker_killed("simple", false)),
+        ("forking_prefix_killed_worker_takes_its_run_and_the_runs_children", || worker_killed("forking", true)),
+        ("prefix_relay_leaves_the_core_dump_to_command", relay_leaves_the_core_to_command),
         ("forking_failing_command_backs_off", || backoff("forking")),
         ("simple_failing_command_backs_off", || backoff("simple")),
     ]);

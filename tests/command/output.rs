@@ -1,9 +1,11 @@
 //! When runs start (`--interval`) and how their output comes through (`--prefix`).
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::process::{Command, Stdio};
 
 use crate::support::*;
-use crate::{Dir, Sis, ensure, gaps_ms, lines, nothing_left};
+use crate::{Dir, Sis, ensure, gaps_ms, lines, nothing_left, read, sisyphus};
 
 pub fn pacing() -> Outcome {
     let dir = Dir::new("pace")?;
@@ -71,5 +73,51 @@ pub fn prefix(strategy: &str) -> Outcome {
     ensure!(stray.is_empty(), "unprefixed stderr lines from COMMAND: {stray:?}");
     ensure!(!out.contains("err-"), "COMMAND's stderr reached stdout");
     println!("       runs per worker {counts:?}: every line whole and prefixed, 202 per run on stdout, 1 on stderr");
+    nothing_left()
+}
+
+/// Lines longer than a pipe takes in one write, from 4 workers at once, through a pipe: each
+/// goes out in pieces, each piece a whole prefixed line of its own worker, none mixed.
+pub fn prefix_long_lines_through_a_pipe() -> Outcome {
+    const LEN: usize = 10_000;
+    const LINES: usize = 40;
+    let dir = Dir::new("longlines")?;
+    let script = dir.script(
+        "long.sh",
+        &format!(
+            "awk -v w=\"$SISYPHUS_WORKER\" 'BEGIN {{ x = w; while (length(x) < {LEN}) x = x x;\n\
+                 x = substr(x, 1, {LEN}); for (i = 0; i < {LINES}; i++) print x }}'\n"
+        ),
+    )?;
+    let args = ["-w", "4", "--prefix", "--interval", "1h", "--", &script];
+    let (mut cmd, out, err) = sisyphus(&dir, "long", &args)?;
+    let piped = dir.join("piped");
+    let file = File::create(&piped).map_err(|e| e.to_string())?;
+    let mut cat = Command::new("cat").stdin(Stdio::piped()).stdout(file).spawn().map_err(|e| e.to_string())?;
+    cmd.stdout(cat.stdin.take().ok_or("no pipe")?);
+    let mut sis = Sis::spawn(cmd, out, err)?;
+    let chars = |text: &str, w: usize| text.bytes().filter(|&b| b == b'0' + w as u8).count();
+    let whole = |text: &str| (0..4).all(|w| chars(text, w) >= LEN * LINES);
+    sis.until("every worker's lines", 10 * SEC, || whole(&read(&piped)))?;
+    sis.stop()?;
+    drop(sis);
+    wait_exit(cat.id() as Pid, 5 * SEC)?;
+    let text = read(&piped);
+    let mut longest = 0;
+    for line in text.lines() {
+        let Some((w, rest)) = line.strip_prefix("[w").and_then(|r| r.split_once("] ")) else {
+            return Err(format!("an unprefixed line: {:?}...", &line[..line.len().min(40)]));
+        };
+        let digit = w.bytes().next().filter(|_| w.len() == 1).ok_or(format!("prefix [w{w}]"))?;
+        ensure!(!rest.is_empty() && rest.bytes().all(|b| b == digit), "worker {w}'s line holds another's bytes");
+        longest = longest.max(line.len() + 1);
+    }
+    for w in 0..4 {
+        let lines = text.lines().filter(|l| l.starts_with(&format!("[w{w}] "))).count();
+        let got = chars(&text, w) - lines;
+        ensure!(got == LEN * LINES, "worker {w}: {got} of its bytes, want {}", LEN * LINES);
+    }
+    ensure!(longest <= 4096, "a write of {longest} bytes: a pipe mixes those");
+    println!("       4 workers x {LINES} lines of {LEN} bytes: pieces of at most {longest} bytes, none mixed");
     nothing_left()
 }

@@ -2,6 +2,7 @@
 //! and its arguments, kept as `OsString`s.
 
 use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -78,15 +79,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
     let mut args = args.into_iter();
     let mut o = Options::default();
     while let Some(arg) = args.next() {
-        let text = arg.to_str().unwrap_or("");
-        if text == "--" {
+        // Bytes, not text: a value such as a path need not be UTF-8.
+        let bytes = arg.as_bytes();
+        if bytes == b"--" {
             break;
         }
-        if let Some(long) = text.strip_prefix("--") {
-            let (name, inline) = match long.split_once('=') {
-                Some((name, value)) => (name, Some(OsString::from(value))),
+        if let Some(long) = bytes.strip_prefix(b"--") {
+            let (name, inline) = match long.iter().position(|&b| b == b'=') {
+                Some(eq) => (&long[..eq], Some(OsString::from_vec(long[eq + 1..].to_vec()))),
                 None => (long, None),
             };
+            let name =
+                std::str::from_utf8(name).map_err(|_| format!("unknown option --{}", String::from_utf8_lossy(name)))?;
             match flag(&mut o, name, inline.is_some())? {
                 Some(done) => return Ok(done),
                 None if takes_value(name) => {
@@ -95,12 +99,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
                 }
                 None => {}
             }
-        } else if text.len() > 1 && text.starts_with('-') {
-            for (i, c) in text[1..].char_indices() {
-                let name = long_name(c).ok_or_else(|| format!("unknown option -{c}"))?;
+        } else if bytes.len() > 1 && bytes[0] == b'-' {
+            for (i, &b) in bytes.iter().enumerate().skip(1) {
+                let c = char::from(b);
+                let unknown = || format!("unknown option -{}", String::from_utf8_lossy(&bytes[i..]));
+                let name = b.is_ascii().then(|| long_name(c)).flatten().ok_or_else(unknown)?;
                 if takes_value(name) {
-                    let rest = &text[1 + i + c.len_utf8()..];
-                    let value = if rest.is_empty() { args.next() } else { Some(OsString::from(rest)) };
+                    let rest = &bytes[i + 1..];
+                    let value = if rest.is_empty() { args.next() } else { Some(OsString::from_vec(rest.to_vec())) };
                     set(&mut o, name, value.ok_or_else(|| format!("-{c} needs a value"))?)?;
                     break;
                 }
@@ -205,6 +211,13 @@ fn set(o: &mut Options, name: &str, value: OsString) -> Result<(), String> {
         "log-file" => o.log_file = Some(value.into()),
         "stop-signal" => {
             let sig = sys::signal_number(text()?).ok_or_else(|| format!("--stop-signal: unknown signal {value:?}"))?;
+            let name = sys::signal_name(sig);
+            if [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU].contains(&sig) {
+                return Err(format!("--stop-signal {name} would suspend runs, not end them"));
+            }
+            if sig == libc::SIGURG {
+                return Err("--stop-signal URG is sisyphus's own, to wake workers".into());
+            }
             o.stop_signal = Some(sig);
         }
         _ => unreachable!("takes_value lists only these"),
@@ -274,6 +287,25 @@ mod tests {
     }
 
     #[test]
+    fn values_that_are_not_utf8_pass_through_or_are_named() {
+        use std::os::unix::ffi::OsStringExt;
+        let raw = |b: &[u8]| OsString::from_vec(b.to_vec());
+        let args = [raw(b"--log-file=/tmp/\xff.log"), raw(b"-qw2"), raw(b"\xfe"), raw(b"--pidfile=x")];
+        let Ok(Parsed::Run(o)) = parse(args) else { panic!("not a run") };
+        assert_eq!(o.log_file, Some(PathBuf::from(raw(b"/tmp/\xff.log"))));
+        assert_eq!((o.verbosity, o.workers), (-1, 2));
+        assert_eq!(o.command, [raw(b"\xfe"), raw(b"--pidfile=x")]);
+        let got = parse([raw(b"--workers=\xff"), raw(b"x")]).unwrap_err();
+        assert!(got.contains("--workers") && got.contains("not valid UTF-8"), "{got}");
+        let got = parse([raw(b"--\xff=1"), raw(b"x")]).unwrap_err();
+        assert!(got.contains("unknown option --\u{fffd}"), "{got}");
+        let got = parse([raw(b"-w\xff"), raw(b"x")]).unwrap_err();
+        assert!(got.contains("-w") && got.contains("not valid UTF-8"), "{got}");
+        let got = parse([raw(b"-q\xff"), raw(b"x")]).unwrap_err();
+        assert!(got.contains("unknown option -\u{fffd}"), "{got}");
+    }
+
+    #[test]
     fn bad_input_names_the_problem() {
         let cases: [(&[&str], &str); 12] = [
             (&[], "no COMMAND"),
@@ -294,6 +326,11 @@ mod tests {
             assert!(got.contains(want), "{args:?}: {got:?} lacks {want:?}");
         }
         assert!(run(&["--stop-signal", "BOGUS", "x"]).unwrap_err().contains("unknown signal"));
+        for sig in ["STOP", "TSTP", "TTIN", "TTOU"] {
+            let got = run(&["--stop-signal", sig, "x"]).unwrap_err();
+            assert!(got.contains("would suspend"), "{sig}: {got}");
+        }
+        assert!(run(&["--stop-signal", "URG", "x"]).unwrap_err().contains("sisyphus's own"));
         assert!(run(&["--max-performs", "0", "x"]).unwrap_err().contains("out of range"));
     }
 }

@@ -34,8 +34,11 @@ pub struct Run {
     pub mask: Mask,
     /// The master's pid, learnt in `setup` (a daemon's differs from the launcher's).
     pub master: u32,
-    /// The signals ignored in this worker, to put back to their default before an exec.
-    pub ignored: Vec<i32>,
+    /// This worker's pid, learnt in `setup`: COMMAND must not outlive it.
+    pub worker: i32,
+    /// The signals to put back to their default before an exec: those ignored in this worker,
+    /// which exec would leave ignored, and the stop signal (see `Run::exec`).
+    pub to_default: Vec<i32>,
     /// For a perform child that becomes COMMAND: its path, arguments and the environment
     /// that does not change between runs, made once per worker in `setup`, so that a run
     /// costs the forked child as few writes to memory as possible.
@@ -56,25 +59,24 @@ fn c_string(text: &[u8]) -> CString {
 }
 
 impl Run {
-    /// `program args…` with the worker's environment, set up to be exec'd: from a child
-    /// forked by this process, or, when `direct`, by this process itself.
-    fn command(&self, program: &OsString, args: &[OsString], ctx: &Context, direct: bool) -> Command {
+    /// `program args…` with the worker's environment, set up to be exec'd by a child of this
+    /// process.
+    fn command(&self, program: &OsString, args: &[OsString], ctx: &Context) -> Command {
         let mut cmd = Command::new(program);
         cmd.args(args)
             .env("SISYPHUS_WORKER", ctx.worker().to_string())
             .env("SISYPHUS_WORKERS", self.workers.to_string())
             .env("SISYPHUS_ITERATION", ctx.iteration().to_string())
             .env("SISYPHUS_MASTER_PID", self.master.to_string());
-        if let Some(at) = ctx.scheduled() {
-            cmd.env("SISYPHUS_SCHEDULED_AT", unix_secs(at).to_string());
-        }
-        // The process whose death must end COMMAND: the one that forks it, or when this
-        // process becomes COMMAND, the worker that forked this one.
-        let (me, my_parent) = sys::pids();
-        let (mask, parent, ignored) = (self.mask, if direct { my_parent } else { me }, self.ignored.clone());
+        match ctx.scheduled() {
+            Some(at) => cmd.env("SISYPHUS_SCHEDULED_AT", unix_secs(at).to_string()),
+            None => cmd.env_remove("SISYPHUS_SCHEDULED_AT"),
+        };
+        // COMMAND dies with this process, which forks it.
+        let (mask, parent, to_default) = (self.mask, sys::pids().0, self.to_default.clone());
         // SAFETY: `prepare_exec` makes async-signal-safe calls only, as a child between fork
         // and exec requires.
-        unsafe { cmd.pre_exec(move || sys::prepare_exec(&mask, parent, &ignored)) };
+        unsafe { cmd.pre_exec(move || sys::prepare_exec(&mask, parent, &to_default)) };
         cmd
     }
 
@@ -91,30 +93,39 @@ impl Run {
         Exec { path: c_string(self.path.as_os_str().as_bytes()), argv, env }
     }
 
-    /// In the perform child: becomes COMMAND; returns only if that failed.
-    fn exec(&self, ctx: &Context) -> BoxError {
-        let Some(exec) = &self.exec else { return "no command prepared".into() };
+    /// In the perform child: becomes COMMAND. Returns `Ok` if a stop came first, so the run
+    /// is skipped, and an error if the exec failed.
+    fn exec(&self, ctx: &Context) -> Result<(), BoxError> {
+        let Some(exec) = &self.exec else { return Err("no command prepared".into()) };
         let mut more = vec![c_string(format!("SISYPHUS_ITERATION={}", ctx.iteration()).as_bytes())];
         if let Some(at) = ctx.scheduled() {
             more.push(c_string(format!("SISYPHUS_SCHEDULED_AT={}", unix_secs(at)).as_bytes()));
         }
-        // COMMAND dies with the worker that forked this child.
-        if let Err(e) = sys::prepare_exec(&self.mask, sys::pids().1, &self.ignored) {
-            return e.into();
+        // COMMAND dies with the worker that forked this child. The stop signal is back at its
+        // default from here: one the worker sends before met the worker's handler, which this
+        // child inherited (and exec would have forgotten), but left the stop flag set.
+        sys::prepare_exec(&self.mask, self.worker, &self.to_default)?;
+        if self.stop_signal.is_some() && ctx.stop_requested() {
+            return Ok(());
         }
         let e = sys::execve(&exec.path, &exec.argv, &exec.env, &more);
-        format!("cannot run {}: {e}", self.path.display()).into()
+        Err(format!("cannot run {}: {e}", self.path.display()).into())
     }
 
-    /// Runs `cmd` to its end: relaying its output with `--prefix`, and passing the stop
-    /// signal on when a graceful stop comes (the simple strategy's job; a forking worker does
-    /// it for its perform child).
-    fn run_to_end(&self, mut cmd: Command, ctx: &Context) -> std::io::Result<ExitStatus> {
+    /// Runs `cmd` to its end, relaying its output with `--prefix`. With `stop_signal`, passes
+    /// that on when a graceful stop comes; returns whether it did.
+    fn run_to_end(
+        &self,
+        mut cmd: Command,
+        ctx: &Context,
+        stop_signal: Option<i32>,
+    ) -> std::io::Result<(ExitStatus, bool)> {
         if self.prefix {
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         }
+        // `spawn` returns once COMMAND has exec'd: a stop signal sent from here on meets
+        // COMMAND's own disposition, never a handler of ours.
         let mut child = cmd.spawn()?;
-        let stop_signal = self.stop_signal.filter(|_| self.strategy == Strategy::Simple);
         let mut stop = |child: &Child| {
             if let Some(sig) = stop_signal.filter(|_| ctx.stop_requested()) {
                 sys::kill(child.id(), sig);
@@ -122,17 +133,17 @@ impl Run {
             }
             false
         };
+        let mut sent = false;
         if self.prefix {
             let look = stop_signal.map(|_| STOP_LOOK);
-            relay::lines(&mut child, ctx.worker(), look, &mut stop)?;
+            sent = relay::lines(&mut child, ctx.worker(), look, &mut stop)?;
         }
         if stop_signal.is_none() {
-            return child.wait();
+            return Ok((child.wait()?, false));
         }
-        let mut sent = false;
         loop {
             if let Some(status) = child.try_wait()? {
-                return Ok(status);
+                return Ok((status, sent));
             }
             sent = sent || stop(&child);
             std::thread::sleep(STOP_LOOK);
@@ -142,18 +153,17 @@ impl Run {
 
 impl Job for Run {
     fn setup(&mut self, ctx: &Context) -> Result<(), BoxError> {
-        self.master = sys::pids().1 as u32;
-        self.ignored = sys::ignored_signals();
-        if let (Strategy::Forking, true, Some(sig)) = (self.strategy, self.prefix, self.stop_signal) {
-            // The relay in each perform child ignores it: COMMAND must not.
-            self.ignored.push(sig);
-        }
+        let (me, master) = sys::pids();
+        (self.worker, self.master) = (me, master as u32);
+        self.to_default = sys::ignored_signals();
+        self.to_default.extend(self.stop_signal);
         if self.strategy == Strategy::Forking && !self.prefix {
             self.exec = Some(self.prepare(ctx));
         }
         let Some(script) = &self.setup else { return Ok(()) };
         let args = [OsString::from("-c"), script.clone()];
-        let status = self.run_to_end(self.command(&"sh".into(), &args, ctx, false), ctx)?;
+        // No stop signal for it: that is for the runs of COMMAND.
+        let (status, _) = self.run_to_end(self.command(&"sh".into(), &args, ctx), ctx, None)?;
         match describe(status) {
             None => Ok(()),
             Some(how) => Err(format!("--setup {how}").into()),
@@ -163,17 +173,20 @@ impl Job for Run {
     fn perform(&mut self, ctx: &Context) -> Result<(), BoxError> {
         let (program, args) = self.command.split_first().expect("parsed: a COMMAND");
         if self.exec.is_some() {
-            // This perform child becomes COMMAND; only a failed exec returns.
-            return Err(self.exec(ctx));
+            // This perform child becomes COMMAND.
+            return self.exec(ctx);
         }
-        let cmd = self.command(program, args, ctx, false);
-        if self.prefix && self.strategy == Strategy::Forking {
-            // This relay must see COMMAND out, whatever its stop signal does to it.
-            if let Some(sig) = self.stop_signal {
-                sys::ignore(sig);
-            }
+        // Here this process starts COMMAND and passes the stop signal on itself (the library
+        // sends it only to a perform child that is COMMAND).
+        if self.stop_signal.is_some() && ctx.stop_requested() {
+            return Ok(());
         }
-        let status = self.run_to_end(cmd, ctx)?;
+        let cmd = self.command(program, args, ctx);
+        let (status, sent) = self.run_to_end(cmd, ctx, self.stop_signal)?;
+        if sent && status.signal() == self.stop_signal {
+            // The run ended as the stop asked it to.
+            return Ok(());
+        }
         if let (Strategy::Forking, Some(sig)) = (self.strategy, status.signal()) {
             // Dying the same way tells the worker what happened to COMMAND.
             sys::die_by(sig);

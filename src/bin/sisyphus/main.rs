@@ -53,7 +53,7 @@ DUR: 250ms, 2s, 5m, 1h, 1h30m. COMMAND sees SISYPHUS_WORKER, SISYPHUS_WORKERS,
 SISYPHUS_ITERATION, SISYPHUS_MASTER_PID and SISYPHUS_SCHEDULED_AT.
 Signals to the master: TTIN/TTOU one worker more/fewer, HUP restart workers
 one at a time, USR1 reopen the log, QUIT stop at once.
-Exit: 0 stopped, 1 fatal error, 2 bad usage, 3 stopped but a run was killed,
+Exit: 0 stopped, 1 fatal error, 2 bad usage, 3 stopped by killing workers,
 126/127 COMMAND not executable/not found.
 
 Examples:
@@ -98,11 +98,16 @@ fn main() -> ExitCode {
         Ok(path) => path,
     };
     let level = level(&options);
-    let file = match options.log_file.as_deref().map(FileLogger::new).transpose() {
+    let log_file = options.log_file.clone();
+    let master = master(*options, path, mask);
+    // Before the log file is created: bad input leaves nothing behind.
+    if let Err(Error::Config(why)) = master.validate() {
+        return usage(&flag_names(&why));
+    }
+    let file = match log_file.as_deref().map(FileLogger::new).transpose() {
         Ok(file) => file,
         Err(e) => return usage(&format!("--log-file: {e}")),
     };
-    let master = master(*options, path, mask);
     let master = match file {
         Some(file) => master.logger(file.with_level(level)),
         None => master.logger(StderrLogger::new(level)),
@@ -155,7 +160,8 @@ fn master(o: Options, path: PathBuf, mask: sys::Mask) -> Master<command::Run> {
         stop_signal: o.stop_signal,
         mask,
         master: 0,
-        ignored: Vec::new(),
+        worker: 0,
+        to_default: Vec::new(),
         exec: None,
     };
     let mut m = Master::new(run).workers(o.workers).strategy(o.strategy);
@@ -179,7 +185,9 @@ fn master(o: Options, path: PathBuf, mask: sys::Mask) -> Master<command::Run> {
     if let Some((n, within)) = o.max_restarts {
         m = m.max_restarts(n, within);
     }
-    if let Some(sig) = o.stop_signal.filter(|_| o.strategy == sisyphus::Strategy::Forking) {
+    // To a perform child that is COMMAND; a worker or `--prefix` relay that starts COMMAND
+    // passes it on itself.
+    if let Some(sig) = o.stop_signal.filter(|_| o.strategy == sisyphus::Strategy::Forking && !o.prefix) {
         m = m.stop_signal(sig);
     }
     if let Some(path) = o.pidfile {

@@ -1,6 +1,6 @@
 //! `--prefix`: COMMAND's stdout and stderr, read from pipes and passed on line by line, each
-//! line whole, prefixed with the worker's slot, and written with one `write` so that lines of
-//! workers writing at once never mix.
+//! line whole, prefixed with the worker's slot, and written with one `write` that a pipe takes
+//! whole, so that lines of workers writing at once never mix.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crate::sys;
 
-/// A line longer than this is passed on in pieces of this size, each prefixed.
-const MAX_LINE: usize = 64 * 1024;
+/// How much is read at once.
+const READ_SIZE: usize = 64 * 1024;
 
 /// One of COMMAND's output pipes, where its lines go (1 or 2), and its unfinished line.
 struct Stream {
@@ -28,14 +28,18 @@ const EXIT_LOOK: Duration = Duration::from_millis(50);
 const DRAIN: usize = 64;
 
 /// Relays until COMMAND has exited and what it wrote is passed on (or both pipes are
-/// closed). With `look`, calls `stop` at least that often until it says it has acted.
+/// closed). With `look`, calls `stop` at least that often until it says it has acted; returns
+/// whether it did.
 pub fn lines(
     child: &mut Child,
     slot: usize,
     look: Option<Duration>,
     stop: &mut dyn FnMut(&Child) -> bool,
-) -> io::Result<()> {
+) -> io::Result<bool> {
     let prefix = format!("[w{slot}] ");
+    // A pipe writes up to PIPE_BUF bytes at once without mixing them with another writer's:
+    // a longer line goes out in pieces of that size, prefix and newline included.
+    let piece = sys::PIPE_BUF - prefix.len() - 1;
     let mut streams = Vec::new();
     let pipes = [child.stdout.take().map(OwnedFd::from), child.stderr.take().map(OwnedFd::from)];
     for (fd, to) in pipes.into_iter().zip([1, 2]) {
@@ -45,7 +49,7 @@ pub fn lines(
     }
     let exit_fd = sys::exit_watch(child.id());
     let mut stopped = look.is_none();
-    let mut buf = vec![0u8; MAX_LINE];
+    let mut buf = vec![0u8; READ_SIZE];
     let mut drain = None;
     while !streams.is_empty() && drain != Some(0) {
         let mut fds: Vec<i32> = streams.iter().map(|s| s.pipe.as_raw_fd()).collect();
@@ -82,7 +86,7 @@ pub fn lines(
                 // The stream ended: an unfinished last line still goes out whole.
                 s.pending.push(b'\n');
             }
-            pass_on(&mut s.pending, &mut |line| emit(s.to, &prefix, line));
+            pass_on(&mut s.pending, piece, &mut |line| emit(s.to, &prefix, line));
             if n == 0 {
                 streams.remove(i);
             }
@@ -92,31 +96,34 @@ pub fn lines(
     for s in &mut streams {
         if !s.pending.is_empty() {
             s.pending.push(b'\n');
-            pass_on(&mut s.pending, &mut |line| emit(s.to, &prefix, line));
+            pass_on(&mut s.pending, piece, &mut |line| emit(s.to, &prefix, line));
         }
     }
-    Ok(())
+    Ok(look.is_some() && stopped)
 }
 
-/// Hands every complete line in `pending` (and pieces of an overlong one) to `out`, keeping
-/// the unfinished rest.
-fn pass_on(pending: &mut Vec<u8>, out: &mut dyn FnMut(&[u8])) {
+/// Hands every complete line in `pending` to `out`, in pieces of at most `max` bytes before
+/// the newline, each ending in one; keeps the unfinished rest.
+fn pass_on(pending: &mut Vec<u8>, max: usize, out: &mut dyn FnMut(&[u8])) {
     let mut start = 0;
-    while let Some(end) = pending[start..].iter().position(|&b| b == b'\n').map(|p| start + p + 1) {
-        out(&pending[start..end]);
-        start = end;
-    }
-    while pending.len() - start >= MAX_LINE {
-        let mut piece = pending[start..start + MAX_LINE].to_vec();
-        piece.push(b'\n');
-        out(&piece);
-        start += MAX_LINE;
+    loop {
+        let rest = &pending[start..];
+        let end = match rest.iter().take(max + 1).position(|&b| b == b'\n') {
+            Some(p) => p + 1,
+            None if rest.len() >= max => max,
+            None => break,
+        };
+        if rest[end - 1] == b'\n' {
+            out(&rest[..end]);
+        } else {
+            out(&[&rest[..end], b"\n"].concat());
+        }
+        start += end;
     }
     pending.drain(..start);
 }
 
-/// One line, prefixed, in one `write` (a pipe takes up to 4 KiB at once, atomically; a file
-/// opened for appending, any length).
+/// One line, prefixed, in one `write`.
 fn emit(to: i32, prefix: &str, line: &[u8]) {
     let mut out = Vec::with_capacity(prefix.len() + line.len());
     out.extend_from_slice(prefix.as_bytes());
@@ -130,9 +137,11 @@ fn emit(to: i32, prefix: &str, line: &[u8]) {
 mod tests {
     use super::*;
 
+    const MAX: usize = 8;
+
     fn passed(pending: &mut Vec<u8>) -> Vec<String> {
         let mut lines = Vec::new();
-        pass_on(pending, &mut |l| lines.push(String::from_utf8_lossy(l).into_owned()));
+        pass_on(pending, MAX, &mut |l| lines.push(String::from_utf8_lossy(l).into_owned()));
         lines
     }
 
@@ -147,11 +156,12 @@ mod tests {
     }
 
     #[test]
-    fn an_overlong_line_goes_out_in_whole_pieces() {
-        let mut pending = vec![b'x'; MAX_LINE + 10];
-        let lines = passed(&mut pending);
-        assert_eq!(lines.len(), 1);
-        assert_eq!(lines[0].len(), MAX_LINE + 1);
-        assert_eq!(pending.len(), 10);
+    fn an_overlong_line_goes_out_in_pieces_each_a_line() {
+        let mut pending = b"0123456789abcdefghij".to_vec();
+        assert_eq!(passed(&mut pending), ["01234567\n", "89abcdef\n"]);
+        assert_eq!(pending, b"ghij");
+        pending.extend_from_slice(b"k\n01234567\n012345678\n");
+        assert_eq!(passed(&mut pending), ["ghijk\n", "01234567\n", "01234567\n", "8\n"]);
+        assert!(pending.is_empty());
     }
 }

@@ -38,6 +38,9 @@ const SIGNALS: [(i32, &str); 29] = [
     (libc::SIGSYS, "SYS"),
 ];
 
+/// The most a pipe takes in one `write` without mixing it with other writers' bytes.
+pub const PIPE_BUF: usize = libc::PIPE_BUF;
+
 /// A signal by name (`TERM`, `SIGTERM`, `term`) or number (`15`).
 pub fn signal_number(text: &str) -> Option<i32> {
     if let Ok(n) = text.parse::<i32>() {
@@ -53,10 +56,14 @@ pub fn signal_name(sig: i32) -> String {
     SIGNALS.iter().find(|(s, _)| *s == sig).map_or_else(|| sig.to_string(), |(_, n)| n.to_string())
 }
 
-/// Ends the process by `sig` with its default action, as the COMMAND it relayed did.
+/// Ends the process by `sig` with its default action, as the COMMAND it relayed did, but
+/// without a core dump: COMMAND left its own, which ours would overwrite.
 pub fn die_by(sig: i32) -> ! {
-    // SAFETY: restoring the default action and raising a signal have no memory effects.
+    let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: setrlimit reads a valid struct; restoring the default action and raising a
+    // signal have no memory effects.
     unsafe {
+        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
         libc::signal(sig, libc::SIG_DFL);
         libc::raise(sig);
         libc::_exit(128 + sig)
@@ -100,15 +107,15 @@ pub fn ignored_signals() -> Vec<i32> {
     (1..=max_signal()).filter(|&sig| sig != libc::SIGKILL && sig != libc::SIGSTOP && ignored(sig)).collect()
 }
 
-/// In a child between fork and exec, so async-signal-safe calls only: the `ignored` signals
-/// back to their default action, so that every disposition is (an ignored signal stays ignored
-/// across exec), the signal mask the command was started with, and SIGKILL when the parent
-/// dies (the parent's own death signal is a handler, which exec would turn into "ignore").
+/// In a child between fork and exec, so async-signal-safe calls only: the `to_default`
+/// signals back to their default action (an ignored signal stays ignored across exec), the
+/// signal mask the command was started with, and SIGKILL when `parent` dies (its own death
+/// signal is a handler, which exec would turn into "ignore").
 ///
 /// # Errors
-/// When the parent is already gone.
-pub fn prepare_exec(mask: &Mask, parent: libc::pid_t, ignored: &[i32]) -> io::Result<()> {
-    for &sig in ignored {
+/// ESRCH when `parent` is already gone.
+pub fn prepare_exec(mask: &Mask, parent: libc::pid_t, to_default: &[i32]) -> io::Result<()> {
+    for &sig in to_default {
         default_action(sig);
     }
     // SAFETY: `mask.0` is a valid, initialised set.
@@ -120,7 +127,8 @@ pub fn prepare_exec(mask: &Mask, parent: libc::pid_t, ignored: &[i32]) -> io::Re
     }
     // SAFETY: getppid has no preconditions.
     if unsafe { libc::getppid() } != parent {
-        return Err(io::Error::other("the worker is gone"));
+        // Not `io::Error::other`, which allocates.
+        return Err(io::Error::from_raw_os_error(libc::ESRCH));
     }
     Ok(())
 }
@@ -144,8 +152,9 @@ fn default_action(sig: i32) {
     // The kernel's `struct sigaction`, all zero: SIG_DFL, no flags, an empty mask (32 bytes
     // cover every architecture's layout).
     let act = [0u64; 4];
-    // SAFETY: rt_sigaction reads a valid, zeroed struct and writes nothing (null old action);
-    // 8 is the kernel's sigset size.
+    // SAFETY: rt_sigaction reads a valid, zeroed struct and writes nothing (null old action).
+    // 8 is the kernel's sigset size where it has 64 signals (x86, Arm, RISC-V...); where it
+    // has more (MIPS), the call fails with EINVAL and the signal keeps its disposition.
     unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, act.as_ptr(), std::ptr::null_mut::<u64>(), 8) };
 }
 
@@ -167,13 +176,6 @@ pub fn kill(pid: u32, sig: i32) {
     unsafe { libc::kill(pid as libc::pid_t, sig) };
 }
 
-/// Ignores `sig` in this process (the `--prefix` relay, which must outlive its COMMAND's
-/// stop signal).
-pub fn ignore(sig: i32) {
-    // SAFETY: SIG_IGN has no memory effects.
-    unsafe { libc::signal(sig, libc::SIG_IGN) };
-}
-
 /// Waits until one of `fds` is readable or hung up, or `timeout_ms` passes (-1: no limit).
 /// Returns, for each, whether it is ready.
 pub fn poll(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
@@ -189,15 +191,25 @@ pub fn poll(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
 }
 
 /// Replaces this process with `path`, given `argv` and the environment `env` followed by
-/// `more`; returns only on failure.
+/// `more`; returns only on failure. A file the kernel does not know how to run (a script
+/// without `#!`) is run by `/bin/sh`, as `execvp` and the shells do.
 pub fn execve(path: &CStr, argv: &[CString], env: &[CString], more: &[CString]) -> io::Error {
-    let ptrs = |strings: &mut dyn Iterator<Item = &CString>| {
-        strings.map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect::<Vec<*const libc::c_char>>()
+    let ptrs = |strings: &mut dyn Iterator<Item = &CStr>| {
+        strings.map(CStr::as_ptr).chain(std::iter::once(std::ptr::null())).collect::<Vec<*const libc::c_char>>()
     };
-    let (argv, envp) = (ptrs(&mut argv.iter()), ptrs(&mut env.iter().chain(more)));
+    let envp = ptrs(&mut env.iter().chain(more).map(CString::as_c_str));
+    let args = ptrs(&mut argv.iter().map(CString::as_c_str));
     // SAFETY: NUL-terminated strings in null-terminated arrays, alive for the call.
-    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-    io::Error::last_os_error()
+    unsafe { libc::execve(path.as_ptr(), args.as_ptr(), envp.as_ptr()) };
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() != Some(libc::ENOEXEC) {
+        return e;
+    }
+    let sh = c"/bin/sh";
+    let args = ptrs(&mut [c"sh", path].into_iter().chain(argv.iter().skip(1).map(CString::as_c_str)));
+    // SAFETY: as above.
+    unsafe { libc::execve(sh.as_ptr(), args.as_ptr(), envp.as_ptr()) };
+    e
 }
 
 /// A descriptor that turns readable when child `pid` exits (Linux 5.3 and later), if any.
