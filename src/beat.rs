@@ -117,7 +117,8 @@ impl Beat {
             recycled: self.recycled.load(SeqCst),
             late_starts: self.late_starts.load(Relaxed),
             perform_started: (started != 0).then(|| Duration::from_nanos(started)),
-            perform_group: Some(self.perform_group.load(SeqCst)).filter(|&g| g != 0),
+            // Never 0 or 1, which `kill` would read as our own group or every process.
+            perform_group: Some(self.perform_group.load(SeqCst)).filter(|&g| g > 1),
         }
     }
 

@@ -144,10 +144,14 @@ impl<J: Job> Master<J> {
     /// With [`Strategy::Forking`](crate::Strategy::Forking), sends `signal` (a number such as
     /// `libc::SIGTERM`) to the running perform child's process group, once, when a graceful
     /// stop reaches its worker (INT, TERM, TTOU, a HUP roll), so that a long perform, or the
-    /// program it `exec`s, can wind up early; the stop timeout still applies. Default: none,
-    /// and the perform runs to its end. With [`Strategy::Simple`](crate::Strategy::Simple) the
-    /// perform runs in the worker: it sees [`Context::stop_requested`](crate::Context::stop_requested)
-    /// instead. At most 31.
+    /// program it `exec`s, can wind up early; the stop timeout still applies. A perform that
+    /// dies by it is not a failure. Default: none, and the perform runs to its end. With
+    /// [`Strategy::Simple`](crate::Strategy::Simple) the perform runs in the worker: it sees
+    /// [`Context::stop_requested`](crate::Context::stop_requested) instead. At most 31; not
+    /// SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU, which suspend, nor SIGURG, the crate's own.
+    ///
+    /// A program the perform child `exec`s must not miss it by coming too early: reset the
+    /// signal to its default action, then check `stop_requested`, then `exec`.
     pub fn stop_signal(mut self, signal: i32) -> Self {
         self.config.stop_signal = Some(signal);
         self

@@ -33,8 +33,9 @@ impl Supervisor {
     /// id cannot have been reused: whatever it left running in its group does not outlive it.
     /// So is the group of a perform child it left running (it died unasked, or was killed):
     /// a program the child exec'd is killed by the kernel with its parent, but not what that
-    /// program started. That group lives on as long as anything is left in it, so its id is
-    /// not reused either while there is anything to kill.
+    /// program started. That group's id is not reused while anything is left in it to kill;
+    /// once it is empty, reuse would take the pids to wrap around between the kernel's kill
+    /// of that program and this one.
     pub(super) fn reaped(&mut self, exited: Exited, now: Duration, world: &mut impl World) {
         let slot = self.find(exited.pid);
         if let (Some(i), true) = (slot, exited.zombie) {

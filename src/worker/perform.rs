@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::signals::{self, SetupSignals};
 use super::{EXIT_PANIC, EXIT_PERFORM_FAILED, PARENT_CHECK, Spec, panic_message};
-use crate::beat::WAKE;
+use crate::beat::{Beat, WAKE};
 use crate::sys::{self, Exit, Pid, SIGINT, SIGKILL, SIGTERM};
 use crate::{Context, Job, Level};
 
@@ -121,7 +121,7 @@ fn wait_for(child: Pid, started: Option<std::time::Duration>, w: &Spec<'_>, arme
             sent.stop = true;
         }
         if beat.force_requested() || !armed && signals::parent_gone() {
-            end_now(child);
+            end_now(child, beat);
         }
         if started.is_some_and(|s| beat.take_kill_request(s)) {
             let _ = sys::kill_group(child, SIGKILL);
@@ -149,15 +149,17 @@ fn wait_for(child: Pid, started: Option<std::time::Duration>, w: &Spec<'_>, arme
         beat.set_waiting(false);
         match got {
             Some(SIGTERM | SIGINT) => beat.set_stop(),
-            Some(WAKE) if signals::parent_gone() => end_now(child),
+            Some(WAKE) if signals::parent_gone() => end_now(child, beat),
             _ => {}
         }
     }
 }
 
 /// The master said to end now, or died: the perform's group, then the worker's own.
-fn end_now(child: Pid) -> ! {
+fn end_now(child: Pid, beat: &Beat) -> ! {
     let _ = sys::kill_group(child, SIGKILL);
+    // Nothing is left in it for the master to kill, and its id may soon be free.
+    beat.set_perform_group(None);
     sys::kill_own_group(SIGKILL);
     sys::exit(128 + SIGKILL)
 }

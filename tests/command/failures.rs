@@ -101,10 +101,17 @@ pub fn relay_leaves_the_core_to_command() -> Outcome {
     let args = ["--prefix", "--interval", "1h", "--", "sh", "-c", "cd sub && kill -SEGV $$"];
     let (mut cmd, out, err) = sisyphus(&dir, "dump", &args)?;
     cmd.current_dir(&dir.0);
+    // As large a core as the hard limit allows.
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into a valid struct.
+    unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut limit) };
+    if limit.rlim_max < 1 << 20 {
+        return Err(format!("SKIP: the hard core size limit is {} bytes", limit.rlim_max));
+    }
     // SAFETY: setrlimit is async-signal-safe.
     unsafe {
-        cmd.pre_exec(|| {
-            let all = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+        cmd.pre_exec(move || {
+            let all = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
             libc::setrlimit(libc::RLIMIT_CORE, &all);
             Ok(())
         })

@@ -35,7 +35,7 @@ use failures::{backoff, killed_by_signal, relay_leaves_the_core_to_command, work
 use inherit::{descriptors, dispositions, environment, every_ignored_signal, script_without_shebang};
 use input::{bad_input, help_and_version};
 use output::{pacing, prefix, prefix_long_lines_through_a_pipe};
-use stopping::{no_stop_signal, stop_as_runs_start, stop_signal};
+use stopping::{no_stop_signal, stop_as_runs_start, stop_signal, stop_signal_reaches_the_runs_group};
 
 fn main() {
     run_scenarios(&[
@@ -58,6 +58,8 @@ fn main() {
         ("simple_stop_signal_reaches_every_running_command", || stop_signal("simple", false)),
         ("forking_prefix_stop_signal_reaches_commands_and_relays_their_last_lines", || stop_signal("forking", true)),
         ("simple_prefix_stop_signal_reaches_commands_and_relays_their_last_lines", || stop_signal("simple", true)),
+        ("forking_stop_signal_reaches_the_runs_group", || stop_signal_reaches_the_runs_group(false)),
+        ("forking_prefix_stop_signal_reaches_the_runs_group", || stop_signal_reaches_the_runs_group(true)),
         ("forking_stop_signal_reaches_runs_caught_starting", || stop_as_runs_start("forking", false)),
         ("simple_stop_signal_reaches_runs_caught_starting", || stop_as_runs_start("simple", false)),
         ("forking_prefix_stop_signal_reaches_runs_caught_starting", || stop_as_runs_start("forking", true)),

@@ -77,7 +77,8 @@ pub fn prefix(strategy: &str) -> Outcome {
 }
 
 /// Lines longer than a pipe takes in one write, from 4 workers at once, through a pipe: each
-/// goes out in pieces, each piece a whole prefixed line of its own worker, none mixed.
+/// goes out in pieces, each piece a whole prefixed line of its own worker, none mixed. To a
+/// file (stderr here), which takes any write whole, they go out whole.
 pub fn prefix_long_lines_through_a_pipe() -> Outcome {
     const LEN: usize = 10_000;
     const LINES: usize = 40;
@@ -86,7 +87,8 @@ pub fn prefix_long_lines_through_a_pipe() -> Outcome {
         "long.sh",
         &format!(
             "awk -v w=\"$SISYPHUS_WORKER\" 'BEGIN {{ x = w; while (length(x) < {LEN}) x = x x;\n\
-                 x = substr(x, 1, {LEN}); for (i = 0; i < {LINES}; i++) print x }}'\n"
+                 x = substr(x, 1, {LEN}); for (i = 0; i < {LINES}; i++) print x;\n\
+                 print x > \"/dev/stderr\" }}'\n"
         ),
     )?;
     let args = ["-w", "4", "--prefix", "--interval", "1h", "--", &script];
@@ -100,6 +102,7 @@ pub fn prefix_long_lines_through_a_pipe() -> Outcome {
     let whole = |text: &str| (0..4).all(|w| chars(text, w) >= LEN * LINES);
     sis.until("every worker's lines", 10 * SEC, || whole(&read(&piped)))?;
     sis.stop()?;
+    let sis_err = sis.err();
     drop(sis);
     wait_exit(cat.id() as Pid, 5 * SEC)?;
     let text = read(&piped);
@@ -118,6 +121,17 @@ pub fn prefix_long_lines_through_a_pipe() -> Outcome {
         ensure!(got == LEN * LINES, "worker {w}: {got} of its bytes, want {}", LEN * LINES);
     }
     ensure!(longest <= 4096, "a write of {longest} bytes: a pipe mixes those");
-    println!("       4 workers x {LINES} lines of {LEN} bytes: pieces of at most {longest} bytes, none mixed");
+    let err = sis_err;
+    for w in 0..4 {
+        let whole = format!("[w{w}] {}", w.to_string().repeat(LEN));
+        ensure!(
+            err.lines().any(|l| l == whole),
+            "worker {w}'s stderr line is not whole in a file:\n{}",
+            &err[..err.len().min(300)]
+        );
+    }
+    println!(
+        "       4 workers x {LINES} lines of {LEN} bytes: pieces of at most {longest} bytes, none mixed; whole in a file"
+    );
     nothing_left()
 }

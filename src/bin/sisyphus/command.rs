@@ -13,7 +13,8 @@ use sisyphus::{BoxError, Context, Job, Strategy};
 use crate::relay;
 use crate::sys::{self, Mask};
 
-/// How often a simple worker looks for a stop while its COMMAND runs, with `--stop-signal`.
+/// How often a simple worker or a `--prefix` relay looks for a stop while its COMMAND runs,
+/// with `--stop-signal`.
 const STOP_LOOK: Duration = Duration::from_millis(20);
 
 /// Variables COMMAND gets from us; any of them in our own environment is replaced.
@@ -104,7 +105,7 @@ impl Run {
         // COMMAND dies with the worker that forked this child. The stop signal is back at its
         // default from here: one the worker sends before met the worker's handler, which this
         // child inherited (and exec would have forgotten), but left the stop flag set.
-        sys::prepare_exec(&self.mask, self.worker, &self.to_default)?;
+        sys::prepare_exec(&self.mask, self.worker, &self.to_default).map_err(|_| "the worker is gone")?;
         if self.stop_signal.is_some() && ctx.stop_requested() {
             return Ok(());
         }
@@ -126,9 +127,12 @@ impl Run {
         // `spawn` returns once COMMAND has exec'd: a stop signal sent from here on meets
         // COMMAND's own disposition, never a handler of ours.
         let mut child = cmd.spawn()?;
+        // A relay leads its run's process group, and sends it there, as the library does to
+        // a perform child that is COMMAND; a simple worker shares its group with COMMAND's.
+        let relay = self.strategy == Strategy::Forking;
         let mut stop = |child: &Child| {
             if let Some(sig) = stop_signal.filter(|_| ctx.stop_requested()) {
-                sys::kill(child.id(), sig);
+                sys::kill((!relay).then(|| child.id()), sig);
                 return true;
             }
             false
@@ -178,6 +182,10 @@ impl Job for Run {
         }
         // Here this process starts COMMAND and passes the stop signal on itself (the library
         // sends it only to a perform child that is COMMAND).
+        if let (Strategy::Forking, Some(sig)) = (self.strategy, self.stop_signal) {
+            // A relay sends it to its own group; COMMAND gets it back at its default.
+            sys::ignore(sig);
+        }
         if self.stop_signal.is_some() && ctx.stop_requested() {
             return Ok(());
         }

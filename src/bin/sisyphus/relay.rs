@@ -14,10 +14,12 @@ use crate::sys;
 /// How much is read at once.
 const READ_SIZE: usize = 64 * 1024;
 
-/// One of COMMAND's output pipes, where its lines go (1 or 2), and its unfinished line.
+/// One of COMMAND's output pipes, where its lines go (1 or 2), the most of a line to pass
+/// on in one piece, and its unfinished line.
 struct Stream {
     pipe: File,
     to: i32,
+    piece: usize,
     pending: Vec<u8>,
 }
 
@@ -37,32 +39,33 @@ pub fn lines(
     stop: &mut dyn FnMut(&Child) -> bool,
 ) -> io::Result<bool> {
     let prefix = format!("[w{slot}] ");
-    // A pipe writes up to PIPE_BUF bytes at once without mixing them with another writer's:
-    // a longer line goes out in pieces of that size, prefix and newline included.
-    let piece = sys::PIPE_BUF - prefix.len() - 1;
     let mut streams = Vec::new();
     let pipes = [child.stdout.take().map(OwnedFd::from), child.stderr.take().map(OwnedFd::from)];
     for (fd, to) in pipes.into_iter().zip([1, 2]) {
         if let Some(fd) = fd {
-            streams.push(Stream { pipe: File::from(fd), to, pending: Vec::new() });
+            // A longer line goes out in pieces, each a line with its prefix.
+            let piece = sys::whole_write(to).min(READ_SIZE) - prefix.len() - 1;
+            streams.push(Stream { pipe: File::from(fd), to, piece, pending: Vec::new() });
         }
     }
     let exit_fd = sys::exit_watch(child.id());
-    let mut stopped = look.is_none();
+    let mut sent = false;
     let mut buf = vec![0u8; READ_SIZE];
     let mut drain = None;
     while !streams.is_empty() && drain != Some(0) {
         let mut fds: Vec<i32> = streams.iter().map(|s| s.pipe.as_raw_fd()).collect();
         fds.extend(exit_fd.as_ref().map(|fd| fd.as_raw_fd()));
-        let timeout = match (drain, look.filter(|_| !stopped), &exit_fd) {
+        let timeout = match (drain, look.filter(|_| !sent), &exit_fd) {
             (Some(_), _, _) => Some(Duration::ZERO),
             (None, Some(look), Some(_)) => Some(look),
             (None, look, None) => Some(look.map_or(EXIT_LOOK, |l| l.min(EXIT_LOOK))),
             (None, None, Some(_)) => None,
         };
         let ready = sys::poll(&fds, timeout.map_or(-1, |t| t.as_millis() as i32))?;
-        if !stopped {
-            stopped = stop(child);
+        // Not once COMMAND is seen to have exited: without a pidfd, `try_wait` reaped it, and
+        // its pid may be another process's.
+        if look.is_some() && !sent && drain.is_none() {
+            sent = stop(child);
         }
         let exited = match &exit_fd {
             Some(_) => ready[streams.len()],
@@ -86,7 +89,7 @@ pub fn lines(
                 // The stream ended: an unfinished last line still goes out whole.
                 s.pending.push(b'\n');
             }
-            pass_on(&mut s.pending, piece, &mut |line| emit(s.to, &prefix, line));
+            pass_on(&mut s.pending, s.piece, &mut |line| emit(s.to, &prefix, line));
             if n == 0 {
                 streams.remove(i);
             }
@@ -96,10 +99,10 @@ pub fn lines(
     for s in &mut streams {
         if !s.pending.is_empty() {
             s.pending.push(b'\n');
-            pass_on(&mut s.pending, piece, &mut |line| emit(s.to, &prefix, line));
+            pass_on(&mut s.pending, s.piece, &mut |line| emit(s.to, &prefix, line));
         }
     }
-    Ok(look.is_some() && stopped)
+    Ok(sent)
 }
 
 /// Hands every complete line in `pending` to `out`, in pieces of at most `max` bytes before
@@ -110,7 +113,7 @@ fn pass_on(pending: &mut Vec<u8>, max: usize, out: &mut dyn FnMut(&[u8])) {
         let rest = &pending[start..];
         let end = match rest.iter().take(max + 1).position(|&b| b == b'\n') {
             Some(p) => p + 1,
-            None if rest.len() >= max => max,
+            None if rest.len() > max => max,
             None => break,
         };
         if rest[end - 1] == b'\n' {
@@ -153,6 +156,14 @@ mod tests {
         pending.extend_from_slice(b"ee\n");
         assert_eq!(passed(&mut pending), ["three\n"]);
         assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn a_line_of_exactly_the_piece_size_waits_for_its_newline() {
+        let mut pending = b"01234567".to_vec();
+        assert!(passed(&mut pending).is_empty());
+        pending.push(b'\n');
+        assert_eq!(passed(&mut pending), ["01234567\n"]);
     }
 
     #[test]

@@ -38,8 +38,18 @@ const SIGNALS: [(i32, &str); 29] = [
     (libc::SIGSYS, "SYS"),
 ];
 
-/// The most a pipe takes in one `write` without mixing it with other writers' bytes.
-pub const PIPE_BUF: usize = libc::PIPE_BUF;
+/// The most that one `write` to `fd` puts out whole, never mixed with other writers' bytes: a
+/// pipe or a socket takes PIPE_BUF bytes so (4 KiB on Linux); a file or a terminal, any amount.
+pub fn whole_write(fd: RawFd) -> usize {
+    // SAFETY: an all-zero stat is a valid value for fstat to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes into `st`; a bad descriptor only fails.
+    let ok = unsafe { libc::fstat(fd, &mut st) } == 0;
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG | libc::S_IFCHR if ok => usize::MAX,
+        _ => libc::PIPE_BUF,
+    }
+}
 
 /// A signal by name (`TERM`, `SIGTERM`, `term`) or number (`15`).
 pub fn signal_number(text: &str) -> Option<i32> {
@@ -57,9 +67,16 @@ pub fn signal_name(sig: i32) -> String {
 }
 
 /// Ends the process by `sig` with its default action, as the COMMAND it relayed did, but
-/// without a core dump: COMMAND left its own, which ours would overwrite.
+/// without a core dump: COMMAND left its own, which ours would overwrite in a core file, or
+/// stand beside in a crash collector's records as a crash of sisyphus.
 pub fn die_by(sig: i32) -> ! {
     let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_DUMPABLE takes an integer and has no memory effects. Not dumpable, the
+    // process is not handed to a `|collector` core pattern either, which RLIMIT_CORE allows.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong);
+    }
     // SAFETY: setrlimit reads a valid struct; restoring the default action and raising a
     // signal have no memory effects.
     unsafe {
@@ -170,10 +187,18 @@ pub fn pids() -> (libc::pid_t, libc::pid_t) {
     unsafe { (libc::getpid(), libc::getppid()) }
 }
 
-/// Sends `sig` to `pid`; a process already gone is not an error worth reporting.
-pub fn kill(pid: u32, sig: i32) {
+/// Sends `sig` to `pid`, or with `None` to this process's group; a process already gone is
+/// not an error worth reporting.
+pub fn kill(pid: Option<u32>, sig: i32) {
     // SAFETY: kill has no memory effects.
-    unsafe { libc::kill(pid as libc::pid_t, sig) };
+    unsafe { libc::kill(pid.map_or(0, |p| p as libc::pid_t), sig) };
+}
+
+/// Ignores `sig` in this process (a `--prefix` relay, which sends its run's group the stop
+/// signal, itself included).
+pub fn ignore(sig: i32) {
+    // SAFETY: SIG_IGN has no memory effects.
+    unsafe { libc::signal(sig, libc::SIG_IGN) };
 }
 
 /// Waits until one of `fds` is readable or hung up, or `timeout_ms` passes (-1: no limit).
