@@ -33,6 +33,9 @@ pub struct Beat {
     perform_started: AtomicU64,
     /// The running perform child's pid, which is its process group; 0 when there is none.
     perform_group: AtomicI32,
+    /// `sys::now()` in ns when the slot's next perform is due on the interval's schedule, or
+    /// 0: a worker that replaces this one keeps to it.
+    next_due: AtomicU64,
     /// Performs that started late against the interval's schedule (overruns, suspensions).
     late_starts: AtomicU32,
     note_len: AtomicU32,
@@ -63,8 +66,12 @@ impl Beat {
     // master stores its request then loads `waiting`, the worker stores `waiting` then loads
     // the requests, so one of them always sees the other).
 
-    /// Clears the record for a worker about to be forked.
-    pub fn reset(&self) {
+    /// Clears the record for a worker about to be forked; it keeps the schedule of the
+    /// worker it replaces if `replacing`.
+    pub fn reset(&self, replacing: bool) {
+        if !replacing {
+            self.next_due.store(0, SeqCst);
+        }
         for flag in [&self.ready, &self.recycled, &self.waiting, &self.reported, &self.stop, &self.force, &self.reopen]
         {
             flag.store(false, SeqCst);
@@ -149,6 +156,16 @@ impl Beat {
     /// A perform started at `started`, or (`None`) none is running.
     pub fn stamp(&self, started: Option<Duration>) {
         self.perform_started.store(started.map_or(0, nanos), Relaxed);
+    }
+
+    /// When the slot's next perform is due, as the worker it replaces left it.
+    pub fn next_due(&self) -> Option<Duration> {
+        Some(self.next_due.load(SeqCst)).filter(|&t| t != 0).map(Duration::from_nanos)
+    }
+
+    /// The slot's next perform is due at `due`.
+    pub fn set_next_due(&self, due: Duration) {
+        self.next_due.store(nanos(due).max(1), SeqCst);
     }
 
     /// The perform child `group` was forked, or (`None`) it is about to be reaped.

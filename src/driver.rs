@@ -7,6 +7,8 @@ use std::time::Duration;
 use crate::beat::{Beats, WAKE};
 use crate::master::Service;
 use crate::supervisor::{Config, Event, ForkError, Heartbeat, Notice, Signals, Supervisor, World, recycle_limit};
+use std::collections::BTreeSet;
+
 use crate::sys::{self, Action, Exit, Exited, MasterSignals, Pending, Pid, SigSet};
 use crate::worker::{self, Spec};
 use crate::{Job, Logger};
@@ -46,6 +48,8 @@ pub struct Driver<'a, J: Job> {
     pub master: Pid,
     /// Where `run` reports readiness and state (none for the unmonitored API).
     pub service: Option<&'a mut Service>,
+    /// The slots forked for so far.
+    pub forked: BTreeSet<usize>,
 }
 
 impl<J: Job> Driver<'_, J> {
@@ -76,7 +80,9 @@ impl<J: Job> World for Driver<'_, J> {
             other_threads()?;
         }
         let beat = self.beats.get(slot);
-        beat.reset();
+        // A slot worked before in this run keeps its schedule; one of an earlier run does not.
+        let replacing = !self.forked.insert(slot);
+        beat.reset(replacing);
         sys::flush_stdio();
         // No master handler may run in the child before it has set its own.
         let mask = SigSet::of(&MASTER_SIGNALS).block();

@@ -144,6 +144,7 @@ impl<J: Job> Master<J> {
             signals: Some(&signals),
             master: sys::getpid(),
             service: Some(service),
+            forked: Default::default(),
         };
         sup.begin(world.master, sys::now(), &mut world);
         driver::supervise(&mut sup, &mut world, &signals);
@@ -242,6 +243,7 @@ impl<J: Job> Master<J> {
             signals: None,
             master: sys::getpid(),
             service: None,
+            forked: Default::default(),
         };
         Some((self.unmonitored.as_mut()?, world))
     }

@@ -69,6 +69,20 @@ impl Pace {
         Pace { pacing, next: first, not_before: first, failures: 0, overran: false, grid }
     }
 
+    /// The schedule a worker's predecessor in the slot left, its next perform due at `due`,
+    /// so that the slot still starts at most one perform per interval. A start already past
+    /// is made at `now`, on the same grid.
+    pub fn resume(pacing: Pacing, due: Duration, now: Duration) -> Self {
+        let mut pace = Pace::new(pacing, due.max(now));
+        pace.grid = pace.grid.map(|_| due);
+        pace
+    }
+
+    /// When the next perform is due on the schedule, backoff aside.
+    pub fn next(&self) -> Duration {
+        self.next
+    }
+
     /// Whether failed performs in a row make the next one wait.
     pub fn backing_off(&self) -> bool {
         self.failures > 0
@@ -187,6 +201,19 @@ mod tests {
         assert_eq!(p.start(ms(1730)), Start { scheduled: ms(1730), late: Some(ms(630)) });
         p.finished(true, ms(1740));
         assert_eq!(p.due(), ms(1830));
+    }
+
+    #[test]
+    fn a_resumed_schedule_waits_for_its_due_start_or_starts_at_once_on_its_grid() {
+        let pacing = Pacing { interval: Some(ms(100)), spread: true, ..Pacing::default() };
+        let mut p = Pace::resume(pacing, ms(1030), ms(1000));
+        assert_eq!(p.due(), ms(1030), "the predecessor's next start");
+        assert_eq!(p.start(ms(1030)).scheduled, ms(1030));
+        assert_eq!(p.due(), ms(1130));
+        let mut late = Pace::resume(pacing, ms(1030), ms(1250));
+        assert_eq!(late.due(), ms(1250), "past due: at once");
+        assert_eq!(late.start(ms(1250)), Start { scheduled: ms(1250), late: None });
+        assert_eq!(late.due(), ms(1330), "back on the grid of 1030");
     }
 
     #[test]

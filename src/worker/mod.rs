@@ -193,11 +193,16 @@ impl Worker<'_, '_> {
     /// Runs `perform` until asked to stop, each start paced by the interval and the failure
     /// backoff; `perform` says whether it succeeded, or `None` if it could not run at all.
     fn paced(&mut self, mut perform: impl FnMut(&mut Self, &Context) -> Option<bool>) {
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        let first = first_due(&self.w.pacing, self.w.slot, self.w.workers, sys::now(), wall);
-        let mut pace = Pace::new(self.w.pacing, first);
         // Without an interval or a backoff pending, no clock is read: the simple loop's cost.
         let clocked = self.w.pacing.interval.is_some();
+        let (now, beat) = (sys::now(), self.w.beat);
+        let mut pace = match beat.next_due().filter(|_| clocked) {
+            Some(due) => Pace::resume(self.w.pacing, due, now),
+            None => {
+                let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+                Pace::new(self.w.pacing, first_due(&self.w.pacing, self.w.slot, self.w.workers, now, wall))
+            }
+        };
         let mut iteration = 0;
         while self.go_on() {
             if self.w.beat.reopen_requested() && self.w.beat.take_reopen() {
@@ -221,6 +226,8 @@ impl Worker<'_, '_> {
             if clocked {
                 let now = sys::now();
                 let start = pace.start(now);
+                // For a worker that may replace this one.
+                beat.set_next_due(pace.next());
                 if let Some(late) = start.late {
                     self.late(late);
                 }

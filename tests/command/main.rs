@@ -34,7 +34,7 @@ use exits::{pidfile_held, restart_limit, stop_timeout};
 use failures::{backoff, killed_by_signal, relay_leaves_the_core_to_command, worker_killed};
 use inherit::{descriptors, dispositions, environment, every_ignored_signal, script_without_shebang};
 use input::{bad_input, help_and_version};
-use output::{pacing, prefix, prefix_long_lines_through_a_pipe};
+use output::{pacing, pacing_survives_replacement, prefix, prefix_long_lines_through_a_pipe};
 use stopping::{no_stop_signal, stop_as_runs_start, stop_signal, stop_signal_reaches_the_runs_group};
 
 fn main() {
@@ -51,6 +51,7 @@ fn main() {
         ("forking_command_holds_only_its_stdio", || descriptors("forking")),
         ("simple_command_holds_only_its_stdio", || descriptors("simple")),
         ("interval_paces_command_starts", pacing),
+        ("interval_schedule_survives_recycling_rolls_and_crashes", pacing_survives_replacement),
         ("forking_prefix_relays_whole_lines", || prefix("forking")),
         ("simple_prefix_relays_whole_lines", || prefix("simple")),
         ("prefix_cuts_long_lines_into_whole_pieces_a_pipe_never_mixes", prefix_long_lines_through_a_pipe),

@@ -135,3 +135,28 @@ pub fn prefix_long_lines_through_a_pipe() -> Outcome {
     );
     nothing_left()
 }
+
+/// A replaced worker keeps its slot's schedule: recycled by `--max-performs`, rolled by HUP,
+/// or after a crash, the next run still starts one interval after the last, not at once.
+pub fn pacing_survives_replacement() -> Outcome {
+    let dir = Dir::new("pace-replaced")?;
+    let starts = dir.join("starts");
+    // The fifth run kills its worker.
+    let s = starts.display();
+    let body = format!("date +%s.%N >> {s}\n[ \"$(wc -l < {s})\" -eq 5 ] && kill -KILL $PPID\nexit 0\n");
+    let script = dir.script("run.sh", &body)?;
+    let args = ["--max-performs", "2", "--interval", "300ms", "--strategy", "simple", "--", &script];
+    let mut sis = Sis::start(&dir, "pace", &args)?;
+    sis.wait_file("3 runs", &starts, 10 * SEC, |l| l.len() >= 3)?;
+    sis.signal(libc::SIGHUP);
+    sis.wait_file("8 runs", &starts, 10 * SEC, |l| l.len() >= 8)?;
+    sis.stop()?;
+    let gaps = gaps_ms(&lines(&starts)[..8]);
+    ensure!(gaps.iter().all(|g| (250.0..450.0).contains(g)), "start gaps (ms): {gaps:?}{}", sis.show());
+    let err = sis.err();
+    ensure!(err.contains("rolling restart") || err.contains("HUP"), "no roll logged:\n{err}");
+    ensure!(err.contains("killed by signal KILL"), "the worker was not killed:\n{err}");
+    let shown: Vec<String> = gaps.iter().map(|g| format!("{g:.1}")).collect();
+    println!("       every 300 ms through 2 recycles, a HUP roll and a crash: gaps {} ms", shown.join(", "));
+    nothing_left()
+}

@@ -226,13 +226,13 @@ fn set(o: &mut Options, name: &str, value: OsString) -> Result<(), String> {
 }
 
 fn number(name: &str, text: &str, min: u64, max: u64) -> Result<u64, String> {
+    // Digits only: `parse` would also take `+4`.
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("--{name}: {text:?} is not a number"));
+    }
     match text.parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        Ok(_) => Err(format!("--{name}: {text} is out of range ({min} to {max})")),
-        Err(_) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
-            Err(format!("--{name}: {text} is out of range ({min} to {max})"))
-        }
-        Err(_) => Err(format!("--{name}: {text:?} is not a number")),
+        _ => Err(format!("--{name}: {text} is out of range ({min} to {max})")),
     }
 }
 
@@ -309,7 +309,7 @@ mod tests {
 
     #[test]
     fn bad_input_names_the_problem() {
-        let cases: [(&[&str], &str); 12] = [
+        let cases: [(&[&str], &str); 13] = [
             (&[], "no COMMAND"),
             (&["-w"], "-w needs a value"),
             (&["--bogus", "x"], "unknown option --bogus"),
@@ -317,6 +317,7 @@ mod tests {
             (&["--prefix=yes", "x"], "--prefix takes no value"),
             (&["-w", "4097", "x"], "out of range"),
             (&["-w", "four", "x"], "not a number"),
+            (&["-w", "+4", "x"], "not a number"),
             (&["--interval", "30", "x"], "no unit"),
             (&["--interval", "0s", "x"], "is zero"),
             (&["--strategy", "threads", "x"], "neither forking nor simple"),

@@ -27,7 +27,8 @@ const EXIT_KILLED: u8 = 3;
 const HELP: &str = "\
 Usage: sisyphus [OPTIONS] [--] COMMAND [ARGS...]
 Run COMMAND again and again in a pool of workers, until stopped (INT or TERM:
-each run finishes first). Options end at -- or at COMMAND.
+each run finishes first; a second one, or QUIT, stops at once). Options end
+at -- or at COMMAND.
 
   -w, --workers N          workers (default 1; 0 to 4096)
       --interval DUR       start a run at most once per DUR, on a fixed schedule
@@ -46,7 +47,7 @@ each run finishes first). Options end at -- or at COMMAND.
       --prefix             prefix each line COMMAND prints with [wN]
       --stop-signal SIG    send SIG to running COMMANDs when a stop begins
   -q, --quiet              log warnings and errors only
-  -v, --verbose            log everything
+  -v, --verbose            log debug lines too
   -h, --help               show this help;  -V, --version  show the version
 
 DUR: 250ms, 2s, 5m, 1h, 1h30m. COMMAND sees SISYPHUS_WORKER, SISYPHUS_WORKERS,
@@ -83,10 +84,7 @@ fn main() -> ExitCode {
     }
     let mut options = options;
     let path = match find(&options.command[0]) {
-        Err((code, why)) => {
-            eprintln!("sisyphus: {why}");
-            return ExitCode::from(code);
-        }
+        Err((code, why)) => return usage_exit(&why, code),
         // A daemon works from `/`: `./sweep.sh` must name the same file there.
         Ok(path) if options.daemonize && path.is_relative() => match std::path::absolute(&path) {
             Ok(path) => {
@@ -106,7 +104,7 @@ fn main() -> ExitCode {
     }
     let file = match log_file.as_deref().map(FileLogger::new).transpose() {
         Ok(file) => file,
-        Err(e) => return usage(&format!("--log-file: {e}")),
+        Err(e) => return usage(&format!("--log-file {}: {e}", log_file.as_deref().unwrap_or(Path::new("")).display())),
     };
     let master = match file {
         Some(file) => master.logger(file.with_level(level)),
@@ -124,8 +122,12 @@ fn main() -> ExitCode {
 }
 
 fn usage(why: &str) -> ExitCode {
+    usage_exit(why, EXIT_USAGE)
+}
+
+fn usage_exit(why: &str, code: u8) -> ExitCode {
     eprintln!("sisyphus: {why} (see sisyphus --help)");
-    ExitCode::from(EXIT_USAGE)
+    ExitCode::from(code)
 }
 
 /// The library's words for its settings, as this command's options.
