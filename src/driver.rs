@@ -15,7 +15,7 @@ use crate::{Job, Logger};
 
 /// The signals the master counts while it supervises. A worker sends `WAKE` when its `setup`
 /// is done, so that the master need not poll for readiness.
-pub const MASTER_SIGNALS: [i32; 11] = [
+pub const MASTER_SIGNALS: [i32; 15] = [
     WAKE,
     sys::SIGINT,
     sys::SIGTERM,
@@ -27,7 +27,15 @@ pub const MASTER_SIGNALS: [i32; 11] = [
     sys::SIGUSR1,
     sys::SIGUSR2,
     sys::SIGWINCH,
+    sys::SIGALRM,
+    sys::SIGVTALRM,
+    sys::SIGPROF,
+    sys::SIGIO,
 ];
+
+/// Those of `MASTER_SIGNALS` that mean nothing to the master: logged and ignored, where their
+/// default action would end it without a word, its workers orphaned and its pidfile left.
+const MEANINGLESS: [i32; 6] = [sys::SIGUSR2, sys::SIGWINCH, sys::SIGALRM, sys::SIGVTALRM, sys::SIGPROF, sys::SIGIO];
 
 /// The signals the master ignores while it supervises: a write to a closed pipe is an error
 /// to handle where it happens, not a reason to die.
@@ -196,8 +204,7 @@ fn counted(p: Pending) -> Signals {
         ttou: p.count(sys::SIGTTOU),
         hup: p.count(sys::SIGHUP),
         usr1: p.count(sys::SIGUSR1),
-        usr2: p.count(sys::SIGUSR2),
-        winch: p.count(sys::SIGWINCH),
+        ignored: MEANINGLESS.iter().filter(|&&sig| p.count(sig) > 0).fold(0, |bits, &sig| bits | 1 << (sig - 1)),
     }
 }
 

@@ -31,7 +31,7 @@ pub use notify::Notice;
 pub use pace::{Pace, Pacing, first_due, recycle_limit};
 pub use slot::{Kill, restart_delay};
 
-use crate::sys::{Exit, Exited, Pid, SIGINT, SIGQUIT, SIGTERM, SIGUSR2, SIGWINCH};
+use crate::sys::{Exit, Exited, Pid, SIGINT, SIGQUIT, SIGTERM};
 use slot::{RestartWindow, Slot};
 use timeouts::overslept;
 
@@ -61,8 +61,8 @@ pub struct Signals {
     pub ttou: u32,
     pub hup: u32,
     pub usr1: u32,
-    pub usr2: u32,
-    pub winch: u32,
+    /// Signals that mean nothing to the master and arrived: bit `n - 1` for signal `n`.
+    pub ignored: u32,
 }
 
 /// What the supervisor acts on and through.
@@ -285,10 +285,8 @@ impl Supervisor {
                 world.log(&Event::RollHeld);
             }
         }
-        for (count, signal) in [(s.usr2, SIGUSR2), (s.winch, SIGWINCH)] {
-            if count > 0 {
-                world.log(&Event::Ignored { signal });
-            }
+        for signal in (1..32).filter(|n| s.ignored & 1 << (n - 1) != 0) {
+            world.log(&Event::Ignored { signal });
         }
         if (s.ttin > 0 || s.ttou > 0) && self.stopping.is_none() {
             self.scale(s.ttin as usize, s.ttou as usize, world);

@@ -11,21 +11,22 @@ use super::fd::{close, dup_above_stdio, forget_master_fd, remember_master_fd};
 use super::{check, os};
 
 pub use libc::{
-    SA_NOCLDSTOP, SA_RESTART, SIGCHLD, SIGCONT, SIGHUP, SIGINT, SIGKILL, SIGPIPE, SIGQUIT, SIGSTOP, SIGTERM, SIGTSTP,
-    SIGTTIN, SIGTTOU, SIGURG, SIGUSR1, SIGUSR2, SIGWINCH,
+    SA_NOCLDSTOP, SA_RESTART, SIGALRM, SIGCHLD, SIGCONT, SIGHUP, SIGINT, SIGIO, SIGKILL, SIGPIPE, SIGPROF, SIGQUIT,
+    SIGSTOP, SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, SIGUSR1, SIGUSR2, SIGVTALRM, SIGWINCH,
 };
 
 /// The short name of a signal, as `kill -l` prints it.
 pub fn signal_name(sig: c_int) -> &'static str {
     #[rustfmt::skip]
-    const NAMES: [(c_int, &str); 26] = [
+    const NAMES: [(c_int, &str); 29] = [
         (libc::SIGHUP, "HUP"), (libc::SIGINT, "INT"), (libc::SIGQUIT, "QUIT"), (libc::SIGILL, "ILL"),
         (libc::SIGTRAP, "TRAP"), (libc::SIGABRT, "ABRT"), (libc::SIGBUS, "BUS"), (libc::SIGFPE, "FPE"),
         (libc::SIGKILL, "KILL"), (libc::SIGUSR1, "USR1"), (libc::SIGSEGV, "SEGV"), (libc::SIGUSR2, "USR2"),
         (libc::SIGPIPE, "PIPE"), (libc::SIGALRM, "ALRM"), (libc::SIGTERM, "TERM"), (libc::SIGCHLD, "CHLD"),
         (libc::SIGCONT, "CONT"), (libc::SIGSTOP, "STOP"), (libc::SIGTSTP, "TSTP"), (libc::SIGTTIN, "TTIN"),
         (libc::SIGTTOU, "TTOU"), (libc::SIGURG, "URG"), (libc::SIGXCPU, "XCPU"), (libc::SIGXFSZ, "XFSZ"),
-        (libc::SIGWINCH, "WINCH"), (libc::SIGSYS, "SYS"),
+        (libc::SIGVTALRM, "VTALRM"), (libc::SIGPROF, "PROF"), (libc::SIGWINCH, "WINCH"), (libc::SIGIO, "IO"),
+        (libc::SIGSYS, "SYS"),
     ];
     NAMES.iter().find(|&&(n, _)| n == sig).map_or("?", |&(_, name)| name)
 }

@@ -70,3 +70,29 @@ pub fn stop_timeout(strategy: &str) -> Outcome {
     println!("       `sleep 30` killed, exit 3, {} ms after INT", took.as_millis());
     nothing_left()
 }
+
+/// Signals with no meaning to the master, which would end it silently by their default
+/// action, leaving its pidfile: each is logged and ignored, and the pool goes on.
+pub fn stray_signals_are_ignored() -> Outcome {
+    let dir = Dir::new("stray")?;
+    let pidfile = dir.join("sis.pid");
+    let p = pidfile.to_string_lossy().into_owned();
+    let mut sis = Sis::start(&dir, "stray", &["--pidfile", &p, "--interval", "1h", "--", "true"])?;
+    let want = format!("{}\n", sis.pid);
+    sis.wait_err("the pidfile", 10 * SEC, |_| read(&pidfile) == want)?;
+    for (sig, name) in [
+        (libc::SIGUSR2, "USR2"),
+        (libc::SIGWINCH, "WINCH"),
+        (libc::SIGALRM, "ALRM"),
+        (libc::SIGVTALRM, "VTALRM"),
+        (libc::SIGPROF, "PROF"),
+        (libc::SIGIO, "IO"),
+    ] {
+        sis.signal(sig);
+        let line = format!("SIG{name} ignored");
+        sis.wait_err(&format!("{line} logged"), 5 * SEC, |e| e.contains(&line))?;
+    }
+    sis.stop()?;
+    ensure!(!pidfile.exists(), "the pidfile outlived its sisyphus");
+    nothing_left()
+}

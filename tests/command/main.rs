@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::*;
 
 use daemon::{daemonize, daemonize_fails, daemonize_relative_command};
-use exits::{pidfile_held, restart_limit, stop_timeout};
+use exits::{pidfile_held, restart_limit, stop_timeout, stray_signals_are_ignored};
 use failures::{backoff, killed_by_signal, relay_leaves_the_core_to_command, worker_killed};
 use inherit::{descriptors, dispositions, environment, every_ignored_signal, script_without_shebang};
 use input::{bad_input, help_and_version};
@@ -68,6 +68,7 @@ fn main() {
         ("simple_without_stop_signal_commands_run_to_their_end", || no_stop_signal("simple")),
         ("a_held_pidfile_exits_1_naming_the_holder", pidfile_held),
         ("the_restart_limit_exits_1", restart_limit),
+        ("signals_with_no_meaning_are_logged_and_ignored", stray_signals_are_ignored),
         ("forking_a_stop_that_kills_a_run_exits_3", || stop_timeout("forking")),
         ("simple_a_stop_that_kills_a_run_exits_3", || stop_timeout("simple")),
         ("daemonize_launcher_exits_0_once_workers_are_up_and_command_output_goes_to_the_log", daemonize),

@@ -135,7 +135,7 @@ fn info(line: &str) -> Call {
 }
 
 /// No signal; `Signals { int: 1, ..S }` for one INT.
-const S: Signals = Signals { int: 0, term: 0, quit: 0, ttin: 0, ttou: 0, hup: 0, usr1: 0, usr2: 0, winch: 0 };
+const S: Signals = Signals { int: 0, term: 0, quit: 0, ttin: 0, ttou: 0, hup: 0, usr1: 0, ignored: 0 };
 const KILLED: Exit = Exit::Signal(libc::SIGKILL);
 const SEGV: Exit = Exit::Signal(libc::SIGSEGV);
 
