@@ -1,21 +1,20 @@
 //! The driver: carries out the supervisor's decisions through `sys` (the supervisor's
 //! [`World`]) and runs its loop, sleeping until a signal or the next deadline.
 
+use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use crate::beat::{Beats, WAKE};
 use crate::master::Service;
 use crate::supervisor::{Config, Event, ForkError, Heartbeat, Notice, Signals, Supervisor, World, recycle_limit};
-use std::collections::BTreeSet;
-
 use crate::sys::{self, Action, Exit, Exited, MasterSignals, Pending, Pid, SigSet};
 use crate::worker::{self, Spec};
 use crate::{Job, Logger};
 
 /// The signals the master counts while it supervises. A worker sends `WAKE` when its `setup`
 /// is done, so that the master need not poll for readiness.
-pub const MASTER_SIGNALS: [i32; 15] = [
+pub const MASTER_SIGNALS: [i32; 13] = [
     WAKE,
     sys::SIGINT,
     sys::SIGTERM,
@@ -28,14 +27,13 @@ pub const MASTER_SIGNALS: [i32; 15] = [
     sys::SIGUSR2,
     sys::SIGWINCH,
     sys::SIGALRM,
-    sys::SIGVTALRM,
-    sys::SIGPROF,
     sys::SIGIO,
 ];
 
 /// Those of `MASTER_SIGNALS` that mean nothing to the master: logged and ignored, where their
 /// default action would end it without a word, its workers orphaned and its pidfile left.
-const MEANINGLESS: [i32; 6] = [sys::SIGUSR2, sys::SIGWINCH, sys::SIGALRM, sys::SIGVTALRM, sys::SIGPROF, sys::SIGIO];
+/// (Not PROF or VTALRM: a profiler in the caller's process sets those up itself.)
+const MEANINGLESS: [i32; 4] = [sys::SIGUSR2, sys::SIGWINCH, sys::SIGALRM, sys::SIGIO];
 
 /// The signals the master ignores while it supervises: a write to a closed pipe is an error
 /// to handle where it happens, not a reason to die.

@@ -15,7 +15,7 @@
 //! | `CHLD` | reap; replace workers that died unasked |
 //! | `USR1` | reopen the logs: the master's first, then each worker's between two performs |
 //! | `HUP` | rolling restart: one slot at a time, each replacement reruns `setup` |
-//! | `USR2`, `WINCH` | logged and ignored; `PIPE` ignored |
+//! | `USR2`, `WINCH`, `ALRM`, `IO` | logged and ignored; `PIPE` ignored |
 //!
 //! ```no_run
 //! use sisyphus::{BoxError, Context, Job, Master};

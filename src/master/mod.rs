@@ -93,8 +93,8 @@ impl<J: Job> Master<J> {
     /// Starts the workers, restarts those that die (with backoff), and acts on INT/TERM
     /// (graceful stop; a second one stops at once), QUIT (immediate stop), TTIN/TTOU (one
     /// worker more/fewer), HUP (rolling restart, one slot at a time), USR1 (reopen the logs,
-    /// the master's first, then each worker's between performs) and CHLD; USR2, WINCH, ALRM,
-    /// VTALRM, PROF and IO are logged and ignored, PIPE is ignored. The signal dispositions
+    /// the master's first, then each worker's between performs) and CHLD; USR2, WINCH, ALRM
+    /// and IO are logged and ignored, PIPE is ignored. The signal dispositions
     /// and mask in place before the call are restored before it returns.
     ///
     /// # Errors

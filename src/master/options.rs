@@ -70,8 +70,8 @@ impl<J: Job> Master<J> {
     /// length. A perform that overruns the interval is followed at once by the next, which
     /// re-anchors the schedule (no burst to catch up) and logs one WARN line with the lateness;
     /// the same after a suspension. A worker that replaces another in its slot (recycled by
-    /// `max_performs`, rolled by HUP, restarted after a death) keeps the slot's schedule
-    /// rather than starting on setup. The worker waits between performs (with the forking
+    /// `max_performs`, rolled by HUP, restarted after a death, or brought back by TTIN after
+    /// a TTOU) keeps the slot's schedule rather than starting on setup. The worker waits between performs (with the forking
     /// strategy the worker, not a perform child), and a graceful stop ends the wait at once.
     /// [`Context::scheduled`](crate::Context::scheduled) gives each perform its scheduled
     /// start. Default: none, each perform starts when the last one ends. At least 10 ms and at
@@ -109,7 +109,7 @@ impl<J: Job> Master<J> {
     /// clock, "every 30 s at :00 and :30" (plus the spread, with
     /// [`spread_starts`](Master::spread_starts)). Only the first wait reads the wall clock;
     /// the schedule then runs on the monotonic clock, so a clock step does not move it (a
-    /// restarted worker aligns again).
+    /// worker that replaces another keeps its slot's schedule).
     pub fn align_to_clock(mut self) -> Self {
         self.config.pacing.align = true;
         self

@@ -71,11 +71,16 @@ impl Pace {
 
     /// The schedule a worker's predecessor in the slot left, its next perform due at `due`,
     /// so that the slot still starts at most one perform per interval. A start already past
-    /// is made at `now`, on the same grid.
+    /// is made at `now`; with spreading or alignment, at the grid's next point instead.
     pub fn resume(pacing: Pacing, due: Duration, now: Duration) -> Self {
-        let mut pace = Pace::new(pacing, due.max(now));
-        pace.grid = pace.grid.map(|_| due);
-        pace
+        let first = match pacing.interval.filter(|_| pacing.spread || pacing.align) {
+            Some(interval) if due < now => {
+                let (period, past) = (interval.as_nanos(), (now - due).as_nanos());
+                due + Duration::from_nanos(past.div_ceil(period).saturating_mul(period) as u64)
+            }
+            _ => due.max(now),
+        };
+        Pace::new(pacing, first)
     }
 
     /// When the next perform is due on the schedule, backoff aside.
@@ -211,9 +216,14 @@ mod tests {
         assert_eq!(p.start(ms(1030)).scheduled, ms(1030));
         assert_eq!(p.due(), ms(1130));
         let mut late = Pace::resume(pacing, ms(1030), ms(1250));
-        assert_eq!(late.due(), ms(1250), "past due: at once");
-        assert_eq!(late.start(ms(1250)), Start { scheduled: ms(1250), late: None });
-        assert_eq!(late.due(), ms(1330), "back on the grid of 1030");
+        assert_eq!(late.due(), ms(1330), "past due: the grid's next point");
+        assert_eq!(late.start(ms(1330)), Start { scheduled: ms(1330), late: None });
+        assert_eq!(late.due(), ms(1430));
+        let free = Pacing { interval: Some(ms(100)), ..Pacing::default() };
+        let mut p = Pace::resume(free, ms(1030), ms(1250));
+        assert_eq!(p.due(), ms(1250), "without a grid: at once");
+        p.start(ms(1250));
+        assert_eq!(p.due(), ms(1350), "re-anchored there");
     }
 
     #[test]

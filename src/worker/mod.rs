@@ -203,6 +203,10 @@ impl Worker<'_, '_> {
                 Pace::new(self.w.pacing, first_due(&self.w.pacing, self.w.slot, self.w.workers, now, wall))
             }
         };
+        if clocked {
+            // For a worker that may replace this one, even before its first perform.
+            beat.set_next_due(pace.next());
+        }
         let mut iteration = 0;
         while self.go_on() {
             if self.w.beat.reopen_requested() && self.w.beat.take_reopen() {

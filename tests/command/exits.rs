@@ -80,14 +80,9 @@ pub fn stray_signals_are_ignored() -> Outcome {
     let mut sis = Sis::start(&dir, "stray", &["--pidfile", &p, "--interval", "1h", "--", "true"])?;
     let want = format!("{}\n", sis.pid);
     sis.wait_err("the pidfile", 10 * SEC, |_| read(&pidfile) == want)?;
-    for (sig, name) in [
-        (libc::SIGUSR2, "USR2"),
-        (libc::SIGWINCH, "WINCH"),
-        (libc::SIGALRM, "ALRM"),
-        (libc::SIGVTALRM, "VTALRM"),
-        (libc::SIGPROF, "PROF"),
-        (libc::SIGIO, "IO"),
-    ] {
+    for (sig, name) in
+        [(libc::SIGUSR2, "USR2"), (libc::SIGWINCH, "WINCH"), (libc::SIGALRM, "ALRM"), (libc::SIGIO, "IO")]
+    {
         sis.signal(sig);
         let line = format!("SIG{name} ignored");
         sis.wait_err(&format!("{line} logged"), 5 * SEC, |e| e.contains(&line))?;

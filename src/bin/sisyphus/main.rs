@@ -21,7 +21,8 @@ use sisyphus::{Error, FileLogger, Level, Master, StderrLogger};
 const EXIT_USAGE: u8 = 2;
 /// A fatal error: the pidfile is held, the restart limit was hit, a daemon never came up.
 const EXIT_FATAL: u8 = 1;
-/// A graceful stop that had to SIGKILL a run still going at the stop timeout.
+/// A stop that had to SIGKILL workers: still running at the stop timeout, or asked to stop
+/// at once (a second INT or TERM, QUIT).
 const EXIT_KILLED: u8 = 3;
 
 const HELP: &str = "\
@@ -45,7 +46,7 @@ at -- or at COMMAND.
       --daemonize          detach; exit 0 once every worker is up, else 1
       --log-file PATH      log there (reopened on USR1) instead of stderr
       --prefix             prefix each line COMMAND prints with [wN]
-      --stop-signal SIG    send SIG to running COMMANDs when a stop begins
+      --stop-signal SIG    send SIG to running COMMANDs on a stop or HUP
   -q, --quiet              log warnings and errors only
   -v, --verbose            log debug lines too
   -h, --help               show this help;  -V, --version  show the version
@@ -104,7 +105,7 @@ fn main() -> ExitCode {
     }
     let file = match log_file.as_deref().map(FileLogger::new).transpose() {
         Ok(file) => file,
-        Err(e) => return usage(&format!("--log-file {}: {e}", log_file.as_deref().unwrap_or(Path::new("")).display())),
+        Err(e) => return usage(&format!("--log-file {}: {e}", log_file.unwrap_or_default().display())),
     };
     let master = match file {
         Some(file) => master.logger(file.with_level(level)),

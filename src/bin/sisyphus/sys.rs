@@ -53,8 +53,8 @@ pub fn whole_write(fd: RawFd) -> usize {
 
 /// A signal by name (`TERM`, `SIGTERM`, `term`) or number (`15`).
 pub fn signal_number(text: &str) -> Option<i32> {
-    if let Ok(n) = text.parse::<i32>() {
-        return (1..32).contains(&n).then_some(n);
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse::<i32>().ok().filter(|n| (1..32).contains(n));
     }
     let upper = text.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
