@@ -76,13 +76,18 @@ fn no_drift(strategy: Strategy) -> Outcome {
     let master = spawn_master(&ev, || Master::new(job).strategy(strategy).interval(100 * MS).logger(ev.logger()).run());
     ev.wait("8 performs", 10 * SEC, |ev| ev.count("start ") >= 8)?;
     let s = starts(&ev);
-    // Each start k is due at k x 100 ms after the first, whatever the 30 ms performs add.
-    for (k, t) in s.iter().enumerate().take(8) {
-        ensure!(near(*t, 100.0 * k as f64), "start {k} at {t:.1} ms: {s:?}");
-    }
+    // Each start k is due at k x 100 ms after the first, whatever the 30 ms performs add: a
+    // drift would make every gap 130 ms. A busy machine may stall a perform past the next due
+    // start (then one late start, one WARN, and the schedule re-anchors): a few gaps may be
+    // off, none may be a burst.
+    let gaps: Vec<f64> = s.windows(2).take(7).map(|w| w[1] - w[0]).collect();
+    let on_time = gaps.iter().filter(|g| near(**g, 100.0)).count();
+    ensure!(on_time >= 5 && gaps.iter().all(|g| *g >= 50.0), "starts (ms): {s:?}");
     let lates: Vec<i64> = ev.find("start ").iter().filter_map(|w| w.get(2)?.parse().ok()).collect();
-    ensure!(lates.iter().all(|&us| (0..20_000).contains(&us)), "lateness against scheduled (µs): {lates:?}");
-    ensure!(!ev.has("late ("), "a WARN for scheduling noise: {:?}", ev.lines());
+    let stalled = lates.iter().filter(|&&us| !(0..25_000).contains(&us)).count();
+    ensure!(stalled <= 2, "lateness against scheduled (µs): {lates:?}");
+    let warns = ev.lines().into_iter().filter(|l| l.contains("late (")).count();
+    ensure!(warns <= 1, "WARNs for scheduling noise: {:?}", ev.lines());
     println!("       start 7 at {:.2} ms (due 700); lateness p-max {} µs", s[7], lates.iter().max().unwrap_or(&0));
     stop_and_check(&ev, master).map(drop)
 }
@@ -95,7 +100,9 @@ fn overrun() -> Outcome {
     let s = starts(&ev);
     // 2 ran from 200 to 450: 3 starts at once, then the schedule counts from there.
     ensure!((450.0..480.0).contains(&s[3]), "start 3 at {:.1} ms: {s:?}", s[3]);
-    ensure!(near(s[4] - s[3], 100.0) && near(s[5] - s[4], 100.0), "no re-anchor: {s:?}");
+    // Re-anchored, the next start is 100 ms after it (on the old schedule: 50 ms); the one
+    // after may come late on a busy machine, but not early.
+    ensure!(near(s[4] - s[3], 100.0) && (75.0..190.0).contains(&(s[5] - s[4])), "no re-anchor: {s:?}");
     let warns: Vec<String> =
         ev.lines().into_iter().filter(|l| l.starts_with("log WARN") && l.contains("late")).collect();
     ensure!(warns.len() == 1 && warns[0].contains("perform started 1"), "{warns:?}");
