@@ -71,8 +71,9 @@ impl<J: Job> Master<J> {
     /// re-anchors the schedule (no burst to catch up) and logs one WARN line with the lateness;
     /// the same after a suspension. A worker that replaces another in its slot (recycled by
     /// `max_performs`, rolled by HUP, restarted after a death, or brought back by TTIN after
-    /// a TTOU) keeps the slot's schedule rather than starting on setup. The worker waits between performs (with the forking
-    /// strategy the worker, not a perform child), and a graceful stop ends the wait at once.
+    /// a TTOU) keeps the slot's schedule rather than starting on setup. The worker waits
+    /// between performs (with the forking strategy the worker, not a perform child), and a
+    /// graceful stop ends the wait at once.
     /// [`Context::scheduled`](crate::Context::scheduled) gives each perform its scheduled
     /// start. Default: none, each perform starts when the last one ends. At least 10 ms and at
     /// most a year.

@@ -106,7 +106,7 @@ pub fn lines(
 }
 
 /// Hands every complete line in `pending` to `out`, in pieces of at most `max` bytes before
-/// the newline, each ending in one; keeps the unfinished rest.
+/// the newline (a piece cut from a longer line has none); keeps the unfinished rest.
 fn pass_on(pending: &mut Vec<u8>, max: usize, out: &mut dyn FnMut(&[u8])) {
     let mut start = 0;
     loop {
@@ -116,21 +116,20 @@ fn pass_on(pending: &mut Vec<u8>, max: usize, out: &mut dyn FnMut(&[u8])) {
             None if rest.len() > max => max,
             None => break,
         };
-        if rest[end - 1] == b'\n' {
-            out(&rest[..end]);
-        } else {
-            out(&[&rest[..end], b"\n"].concat());
-        }
+        out(&rest[..end]);
         start += end;
     }
     pending.drain(..start);
 }
 
-/// One line, prefixed, in one `write`.
+/// One line, prefixed and ended with a newline if it lacks one, in one `write`.
 fn emit(to: i32, prefix: &str, line: &[u8]) {
-    let mut out = Vec::with_capacity(prefix.len() + line.len());
+    let mut out = Vec::with_capacity(prefix.len() + line.len() + 1);
     out.extend_from_slice(prefix.as_bytes());
     out.extend_from_slice(line);
+    if !line.ends_with(b"\n") {
+        out.push(b'\n');
+    }
     // SAFETY: 1 and 2 stay open for the life of the process; ManuallyDrop never closes them.
     let mut file = ManuallyDrop::new(unsafe { File::from_raw_fd(to) });
     let _ = file.write_all(&out);
@@ -169,10 +168,10 @@ mod tests {
     #[test]
     fn an_overlong_line_goes_out_in_pieces_each_a_line() {
         let mut pending = b"0123456789abcdefghij".to_vec();
-        assert_eq!(passed(&mut pending), ["01234567\n", "89abcdef\n"]);
+        assert_eq!(passed(&mut pending), ["01234567", "89abcdef"]);
         assert_eq!(pending, b"ghij");
         pending.extend_from_slice(b"k\n01234567\n012345678\n");
-        assert_eq!(passed(&mut pending), ["ghijk\n", "01234567\n", "01234567\n", "8\n"]);
+        assert_eq!(passed(&mut pending), ["ghijk\n", "01234567\n", "01234567", "8\n"]);
         assert!(pending.is_empty());
     }
 }
