@@ -63,6 +63,28 @@ impl fmt::Display for Error {
     }
 }
 
+impl From<io::Error> for Error {
+    /// An I/O error of the caller's own, such as opening a log file with
+    /// [`FileLogger::new`](crate::FileLogger::new), so that `?` works in a `main` that returns
+    /// `Result<(), sisyphus::Error>`. It becomes [`Error::Io`] with the context `"I/O error"`.
+    ///
+    /// ```
+    /// fn main() -> Result<(), sisyphus::Error> {
+    ///     let dir = std::env::temp_dir().join("sisyphus-from-io-doctest");
+    ///     std::fs::create_dir_all(&dir)?;
+    ///     let _log = sisyphus::FileLogger::new(dir.join("a.log"))?;
+    ///     let missing = sisyphus::FileLogger::new(dir.join("no/such/dir/a.log"));
+    ///     let e = sisyphus::Error::from(missing.unwrap_err());
+    ///     assert!(e.to_string().starts_with("I/O error: "), "{e}");
+    ///     std::fs::remove_dir_all(dir)?;
+    ///     Ok(())
+    /// }
+    /// ```
+    fn from(e: io::Error) -> Self {
+        Error::Io("I/O error", e)
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -86,5 +108,54 @@ impl Shutdown {
     /// Whether anything had to be force-killed.
     pub fn forced(&self) -> bool {
         self.killed > 0
+    }
+}
+
+/// Why forking a worker failed.
+#[derive(Debug)]
+pub(crate) enum ForkError {
+    /// The process has other threads: a child could inherit a lock that none of them will
+    /// ever release.
+    Threads(usize),
+    /// The thread count could not be read, so forking is not known to be safe.
+    ThreadsUnknown(io::Error),
+    /// `fork` itself failed (EAGAIN under a process limit, ENOMEM).
+    Os(io::Error),
+}
+
+impl fmt::Display for ForkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ForkError::Threads(n) => write!(f, "the process has {n} threads, and forking it could deadlock the child"),
+            ForkError::ThreadsUnknown(e) => write!(f, "cannot tell whether the process has other threads ({e})"),
+            ForkError::Os(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl ForkError {
+    /// `Ok` when the process is single-threaded; waits up to 20 ms for a thread that was just
+    /// joined to be gone. Fails closed: a count that cannot be read refuses the fork.
+    pub(crate) fn unless_single_threaded() -> Result<(), ForkError> {
+        let mut tries = 0;
+        loop {
+            match crate::sys::thread_count() {
+                Ok(n) if n <= 1 => return Ok(()),
+                Ok(n) if tries == 20 => return Err(ForkError::Threads(n)),
+                Ok(_) => crate::sys::sleep(Duration::from_millis(1)),
+                Err(e) => return Err(ForkError::ThreadsUnknown(e)),
+            }
+            tries += 1;
+        }
+    }
+}
+
+impl From<ForkError> for Error {
+    fn from(e: ForkError) -> Self {
+        match e {
+            ForkError::Threads(n) => Error::Threads(n),
+            ForkError::ThreadsUnknown(e) => Error::Io("counting this process's threads before forking", e),
+            ForkError::Os(e) => Error::Io("forking a worker", e),
+        }
     }
 }

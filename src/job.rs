@@ -1,6 +1,10 @@
 //! What users implement, and what their code is told about where it runs.
 
+use std::fmt;
 use std::time::Instant;
+
+use crate::log::{self, Level};
+use crate::table;
 
 /// The error type `setup` and `perform` return: anything that is an error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -32,16 +36,25 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// }
 /// ```
 pub trait Job {
-    /// Prepares a worker: open connections, load configuration. An `Err` or a panic ends the
-    /// worker before its first perform; the master starts another after a backoff.
+    /// Prepares a worker: open connections, load configuration.
+    ///
+    /// # Errors
+    /// An `Err` (or a panic) ends the worker before its first perform: its text is logged at
+    /// WARN and the master starts another after a backoff (with
+    /// [`Master::daemonize`](crate::Master::daemonize), before the pool was ever up, the start
+    /// fails instead).
     fn setup(&mut self, ctx: &Context) -> Result<(), BoxError> {
         let _ = ctx;
         Ok(())
     }
 
-    /// Does one unit of work. An `Err` is logged and the loop goes on, after the perform
-    /// backoff ([`Master::perform_backoff`](crate::Master::perform_backoff)); a panic is logged and
-    /// ends the process it ran in (the worker, or only the perform child when forking).
+    /// Does one unit of work.
+    ///
+    /// # Errors
+    /// An `Err` is logged at WARN and the loop goes on, after the perform backoff
+    /// ([`Master::perform_backoff`](crate::Master::perform_backoff)); a panic is logged at
+    /// ERROR and ends the process it ran in (the worker, or only the perform child when
+    /// forking).
     fn perform(&mut self, ctx: &Context) -> Result<(), BoxError>;
 }
 
@@ -67,19 +80,72 @@ pub trait Job {
 /// }
 /// assert_eq!(job.0, 6);
 /// assert!(Context::new(0, 0).with_stop_requested(true).stop_requested());
+/// assert_eq!(Context::new(2, 0).with_workers(4).workers(), 4);
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Context {
     worker: usize,
+    workers: usize,
     iteration: u64,
     stop: bool,
     scheduled: Option<Instant>,
 }
 
 impl Context {
-    /// A context for worker slot `worker` and perform number `iteration`.
+    /// A context for worker slot `worker` (of `worker + 1`) and perform number `iteration`.
     pub fn new(worker: usize, iteration: u64) -> Self {
-        Context { worker, iteration, stop: false, scheduled: None }
+        Context { worker, workers: worker + 1, iteration, stop: false, scheduled: None }
+    }
+
+    /// The same context, with [`workers`](Context::workers) set to `n` (at least
+    /// `worker() + 1`).
+    pub fn with_workers(self, n: usize) -> Self {
+        Context { workers: n.max(self.worker + 1), ..self }
+    }
+
+    /// How many workers the pool was configured with ([`Master::workers`](crate::Master::workers)),
+    /// so that slot [`worker`](Context::worker) can take its share of the work: `worker()` is
+    /// always below it (a slot that TTIN added beyond the configured count sees
+    /// `worker() + 1`).
+    ///
+    /// ```
+    /// use sisyphus::{BoxError, Context, Job};
+    ///
+    /// struct Shards;
+    /// impl Job for Shards {
+    ///     fn perform(&mut self, ctx: &Context) -> Result<(), BoxError> {
+    ///         for shard in (0..16).filter(|s| s % ctx.workers() == ctx.worker()) {
+    ///             let _ = shard; // this worker's shards: 1, 4, 7, 10, 13 for worker 1 of 3
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// Shards.perform(&Context::new(1, 0).with_workers(3)).unwrap();
+    /// ```
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Logs a line of the job's own through the master's logger, as the crate's lines are: in
+    /// the same file or stream, in the same format with this process's pid, cut and escaped
+    /// the same way, and following a log rotation (USR1) as they do. Call it from the thread
+    /// that runs `setup` or `perform`. Outside a worker (a `Context` made with
+    /// [`Context::new`] in a unit test) the line goes to standard error.
+    ///
+    /// ```
+    /// use sisyphus::{BoxError, Context, Job, Level};
+    ///
+    /// struct Sweep;
+    /// impl Job for Sweep {
+    ///     fn perform(&mut self, ctx: &Context) -> Result<(), BoxError> {
+    ///         ctx.log(Level::Info, format_args!("swept {} files", 3));
+    ///         Ok(())
+    ///     }
+    /// }
+    /// Sweep.perform(&Context::new(0, 0)).unwrap();
+    /// ```
+    pub fn log(&self, level: Level, args: fmt::Arguments<'_>) {
+        log::job_log(level, args);
     }
 
     /// The same context, with [`scheduled`](Context::scheduled) set to `at`.
@@ -119,6 +185,6 @@ impl Context {
     /// early; nothing is signalled to what the perform runs. The loop does not start another
     /// perform once it is set. It reads memory shared with the master: no system call.
     pub fn stop_requested(&self) -> bool {
-        self.stop || crate::worker::stop_requested()
+        self.stop || table::own().is_some_and(table::Beat::stop_requested)
     }
 }

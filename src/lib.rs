@@ -62,16 +62,24 @@
 #[cfg(not(unix))]
 compile_error!("sisyphus forks processes and needs a Unix system");
 
-mod beat;
-mod driver;
+// The layers, lowest first; each may use only those above it in this list (`.ci/check-layers`).
+// `sys`: every libc call and `cfg(target_os)`.
+mod sys;
+// Data shared across the fork, and pure arithmetic.
+mod config;
 mod error;
 mod job;
 mod log;
-mod master;
+mod pace;
+mod signal;
+mod table;
+// Pure decisions over plain data, and the worker process: they never use each other.
 mod supervisor;
-mod sys;
 mod worker;
+// The driver that carries out the supervisor's decisions, and the public API.
+mod master;
 
+pub use config::{MAX_WORKERS, Strategy};
 pub use error::{Error, Shutdown};
 pub use job::{BoxError, Context, Job};
 // `self::`: with the `log` feature, a bare `log` would also name the `log` crate.
@@ -80,7 +88,7 @@ pub use self::log::FileLogger;
 pub use self::log::LogFacade;
 pub use self::log::{Level, Logger, NullLogger, StderrLogger};
 pub use master::Master;
-pub use supervisor::Strategy;
+pub use signal::Signal;
 
 /// The README's examples, compiled and run as doctests so it stays true.
 #[cfg(doctest)]

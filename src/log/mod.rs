@@ -4,9 +4,10 @@
 mod facade;
 mod file;
 mod line;
+mod words;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::sys::{self, WriteOutcome};
@@ -14,6 +15,7 @@ use crate::sys::{self, WriteOutcome};
 pub use facade::LogFacade;
 pub use file::FileLogger;
 use line::Line;
+pub(crate) use words::{Ended, Human, Workers};
 
 /// How serious a log line is, most serious first: `Error < Warn < Info < Debug`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -160,6 +162,31 @@ pub(crate) fn write_line(fd: i32, level: Level, args: fmt::Arguments<'_>) {
     }
 }
 
+/// The worker's logger, for `Context::log`: the address of the `&dyn Logger` a worker holds
+/// for its whole life (it never returns), or null outside a worker.
+static JOB_LOGGER: AtomicPtr<&'static dyn Logger> = AtomicPtr::new(std::ptr::null_mut());
+
+/// In a new worker: `logger` takes the job's lines. It must stay where it is for the rest of
+/// the process's life, its perform children's included.
+pub(crate) fn set_job_logger(logger: &&dyn Logger) {
+    JOB_LOGGER.store(logger as *const &dyn Logger as *mut &'static dyn Logger, Relaxed);
+}
+
+/// A job's line: through the worker's logger, or to stderr outside a worker. A logger that
+/// panics loses the line; stdio is flushed after it, since a perform child may be forked next.
+pub(crate) fn job_log(level: Level, args: fmt::Arguments<'_>) {
+    // SAFETY: null, or the address `set_job_logger` was given, which stays valid for the
+    // process's life: the worker that holds it never returns, and its perform children are
+    // copies of it.
+    match unsafe { JOB_LOGGER.load(Relaxed).as_ref() } {
+        Some(logger) => {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| logger.log(level, args)));
+            sys::flush_stdio();
+        }
+        None => write_line(2, level, args),
+    }
+}
+
 /// Drops every event.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NullLogger;
@@ -169,15 +196,4 @@ impl Logger for NullLogger {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn closures_are_loggers_and_levels_order_by_severity() {
-        let seen = std::cell::RefCell::new(Vec::new());
-        let logger = |level: Level, args: fmt::Arguments<'_>| seen.borrow_mut().push(format!("{level} {args}"));
-        logger.log(Level::Error, format_args!("boom {}", 1));
-        assert_eq!(seen.borrow().as_slice(), ["ERROR boom 1"]);
-        assert!(Level::Error < Level::Warn && Level::Warn < Level::Info && Level::Info < Level::Debug);
-    }
-}
+mod tests;

@@ -1,19 +1,22 @@
 //! The master: the public API. Its decisions are the supervisor's; the driver carries them
 //! out.
 
-mod options;
+mod driver;
 mod service;
 
-pub(crate) use service::Service;
+use service::Service;
 
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::beat::Beats;
-use crate::driver::{self, Driver, MASTER_IGNORES, MASTER_SIGNALS};
-use crate::supervisor::{Config, Ended, Event, Failure, ForkError, Kill, MAX_WORKERS, Supervisor};
+use crate::config::{Config, MAX_WORKERS};
+use crate::error::{Error, ForkError, Shutdown};
+use crate::job::Job;
+use crate::log::{Ended, Level, Logger, StderrLogger};
+use crate::supervisor::{Failure, Kill, Supervisor};
 use crate::sys::{self, MasterSignals};
-use crate::{Error, Job, Logger, Shutdown, StderrLogger};
+use crate::table::Beats;
+use driver::{Driver, MASTER_IGNORES, MASTER_SIGNALS};
 
 /// Runs a [`Job`] in a pool of pre-forked worker processes.
 ///
@@ -110,7 +113,7 @@ impl<J: Job> Master<J> {
             self.stop_unmonitored(None);
         }
         if !self.config.allow_threads {
-            driver::other_threads().map_err(fork_error)?;
+            ForkError::unless_single_threaded()?;
         }
         let mut service = service::Service::default();
         if self.daemon {
@@ -149,7 +152,9 @@ impl<J: Job> Master<J> {
         sup.begin(world.master, sys::now(), &mut world);
         driver::supervise(&mut sup, &mut world, &signals);
         drop(signals);
-        driver::log(&*self.logger, &Event::MasterStopped { killed: sup.killed(), late_starts: sup.late_starts() });
+        let (killed, late_starts) = (sup.killed(), sup.late_starts());
+        let line = format_args!("master stopped ({killed} killed, performs late on schedule: {late_starts})");
+        driver::log(&*self.logger, Level::Info, line);
         let Some(last) = sup.gave_up() else { return Ok(Shutdown { killed: sup.killed() }) };
         let last = describe(last, beats, sup.fork_error());
         match self.config.max_restarts {
@@ -171,7 +176,7 @@ impl<J: Job> Master<J> {
             if sup.pids().count() >= MAX_WORKERS {
                 return Err(Error::Config(format!("already {MAX_WORKERS} workers, the limit")));
             }
-            sup.start_one(now, world).map(|pid| pid as u32).map_err(fork_error)
+            Ok(sup.start_one(now, world)? as u32)
         })
     }
 
@@ -270,14 +275,6 @@ impl<J: Job> Master<J> {
     }
 }
 
-fn fork_error(e: ForkError) -> Error {
-    match e {
-        ForkError::Threads(n) => Error::Threads(n),
-        ForkError::ThreadsUnknown(e) => Error::Io("counting this process's threads before forking", e),
-        ForkError::Os(e) => Error::Io("forking a worker", e),
-    }
-}
-
 /// `worker 1 failed to start: exited with code 3 (connection refused)`.
 fn describe(f: Failure, beats: &Beats, fork_error: Option<&ForkError>) -> String {
     if let (false, Some(e)) = (f.forked, fork_error) {
@@ -298,3 +295,6 @@ impl<J: Job> Drop for Master<J> {
         }
     }
 }
+
+// After `Master`'s own impl: rustdoc lists `new` and `run` first.
+mod options;

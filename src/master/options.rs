@@ -4,10 +4,14 @@
 use std::time::Duration;
 
 use super::Master;
-use crate::{Job, Logger, Strategy};
+use crate::config::Strategy;
+use crate::job::Job;
+use crate::log::Logger;
+use crate::signal::Signal;
 
 impl<J: Job> Master<J> {
-    /// How many workers `run` keeps (default 1; at most 4,096; 0 is allowed, TTIN adds).
+    /// How many workers `run` keeps (default 1; at most [`MAX_WORKERS`](crate::MAX_WORKERS),
+    /// 4,096; 0 is allowed, TTIN adds).
     pub fn workers(mut self, n: usize) -> Self {
         self.config.workers = n;
         self
@@ -144,19 +148,48 @@ impl<J: Job> Master<J> {
         self
     }
 
-    /// With [`Strategy::Forking`](crate::Strategy::Forking), sends `signal` (a number such as
-    /// `libc::SIGTERM`) to the running perform child's process group, once, when a graceful
-    /// stop reaches its worker (INT, TERM, TTOU, a HUP roll), so that a long perform, or the
-    /// program it `exec`s, can wind up early; the stop timeout still applies. A perform that
-    /// dies by it is not a failure. Default: none, and the perform runs to its end. With
-    /// [`Strategy::Simple`](crate::Strategy::Simple) the perform runs in the worker: it sees
-    /// [`Context::stop_requested`](crate::Context::stop_requested) instead. At most 31; not
-    /// SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU, which suspend, nor SIGURG, the crate's own.
+    /// With [`Strategy::Forking`](crate::Strategy::Forking), sends `signal` (such as
+    /// [`Signal::TERM`](crate::Signal::TERM)) to the running perform child's process group,
+    /// once, when a graceful stop reaches its worker (INT, TERM, TTOU, a HUP roll), so that a
+    /// long perform, or the program it `exec`s, can wind up early; the stop timeout still
+    /// applies. A perform that dies by it is not a failure. Default: none, and the perform runs
+    /// to its end. Refused ([`Error::Config`](crate::Error::Config)) with
+    /// [`Strategy::Simple`](crate::Strategy::Simple), whose perform runs in the worker itself
+    /// and sees [`Context::stop_requested`](crate::Context::stop_requested) instead; and for
+    /// STOP, TSTP, TTIN and TTOU, which suspend, and URG, the crate's own.
     ///
     /// A program the perform child `exec`s must not miss it by coming too early: reset the
     /// signal to its default action, then check `stop_requested`, then `exec`.
-    pub fn stop_signal(mut self, signal: i32) -> Self {
+    ///
+    /// ```no_run
+    /// # use sisyphus::{BoxError, Context, Job, Master, Signal};
+    /// # struct Convert;
+    /// # impl Job for Convert { fn perform(&mut self, _: &Context) -> Result<(), BoxError> { Ok(()) } }
+    /// Master::new(Convert).stop_signal(Signal::TERM).run()?;
+    /// # Ok::<(), sisyphus::Error>(())
+    /// ```
+    pub fn stop_signal(mut self, signal: Signal) -> Self {
         self.config.stop_signal = Some(signal);
+        self
+    }
+
+    /// What the workers and perform children call themselves in `ps` and `top`: `NAME-wN` and
+    /// `NAME-pN` for slot N (default `sisyphus`), so that two pools on one host can be told
+    /// apart. The name is cut to fit the 15 bytes a Linux process name has, so that the slot
+    /// stays visible (`a-long-name-w12`). It must not be empty, nor hold `/` or a control
+    /// character ([`Error::Config`](crate::Error::Config)). Other systems keep the program's
+    /// name.
+    ///
+    /// ```no_run
+    /// # use sisyphus::{BoxError, Context, Job, Master};
+    /// # struct Sweep;
+    /// # impl Job for Sweep { fn perform(&mut self, _: &Context) -> Result<(), BoxError> { Ok(()) } }
+    /// // ps shows sweep-w0, sweep-w1 and their perform children sweep-p0, sweep-p1.
+    /// Master::new(Sweep).name("sweep").workers(2).run()?;
+    /// # Ok::<(), sisyphus::Error>(())
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = name.into();
         self
     }
 

@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 
-use crate::driver;
-use crate::supervisor::{Event, Notice};
+use super::driver;
+use crate::error::{Error, Shutdown};
+use crate::log::{Level, Logger};
+use crate::supervisor::Notice;
 use crate::sys::{self, Held, NotifySocket, Pidfile, ReadyPipe};
-use crate::{Error, Logger};
 
 /// The master's links to the outside, held for as long as `run` supervises.
 #[derive(Debug, Default)]
@@ -72,14 +73,15 @@ impl Service {
             Ok(()) => self.failing = false,
             Err(error) if !self.failing => {
                 self.failing = true;
-                driver::log(logger, &Event::NotifyFailed { error: &error });
+                let line = format_args!("cannot notify the service manager (NOTIFY_SOCKET): {error}");
+                driver::log(logger, Level::Warn, line);
             }
             Err(_) => {}
         }
     }
 
     /// At the end of `run`: a launcher still waiting learns why the daemon never came up.
-    pub fn finish(&mut self, result: &Result<crate::Shutdown, Error>) {
+    pub fn finish(&mut self, result: &Result<Shutdown, Error>) {
         if let Some(pipe) = self.launcher.take() {
             match result {
                 Err(e) => pipe.failed(&format!("daemon failed to start: {e}")),

@@ -3,8 +3,37 @@
 
 use std::time::Duration;
 
-use super::{Cause, Event, Failure, Kill, Slot, Supervisor, Then, World};
+use std::fmt;
+
+use super::{Cause, Failure, Kill, Slot, Supervisor, World, say};
+use crate::log::{Ended, Human, Level};
 use crate::sys::{Exit, Exited, Pid};
+use crate::table::EXIT_SETUP_FAILED;
+
+/// What follows the end of a worker that was not asked to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Then {
+    /// A replacement after this delay.
+    Restart(Duration),
+    /// None: the slot is no longer wanted, or the pool is stopping.
+    Nothing,
+    /// None: this death tripped the restart limit.
+    GiveUp,
+    /// None: the pool had to come up, and this worker failed to start.
+    StartFailed,
+}
+
+impl fmt::Display for Then {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Then::Restart(d) if d.is_zero() => f.write_str("restarting now"),
+            Then::Restart(d) => write!(f, "restarting in {}", Human(d)),
+            Then::Nothing => f.write_str("not restarting"),
+            Then::GiveUp => f.write_str("not restarting: the restart limit is reached"),
+            Then::StartFailed => f.write_str("not restarting: a daemon's start must succeed"),
+        }
+    }
+}
 
 impl Supervisor {
     /// Reaps every exited child: any child when supervising (strangers adopted as PID 1 or as
@@ -15,16 +44,16 @@ impl Supervisor {
                 match world.exited(None) {
                     Ok(Some(exited)) => self.reaped(exited, now, world),
                     Ok(None) => return,
-                    Err(error) => return world.log(&Event::WaitFailed { error: &error }),
+                    Err(error) => return say!(world, Error, "waitid failed: {error}"),
                 }
             }
         }
         for i in 0..self.slots.len() {
-            let Some(pid) = self.slots[i].pid else { continue };
+            let Some(pid) = self.slots[i].pid() else { continue };
             match world.exited(Some(pid)) {
                 Ok(Some(exited)) => self.reaped(exited, now, world),
                 Ok(None) => {}
-                Err(error) => world.log(&Event::WaitFailed { error: &error }),
+                Err(error) => say!(world, Error, "waitid failed: {error}"),
             }
         }
     }
@@ -47,7 +76,7 @@ impl Supervisor {
         let exit = world.collect(exited.pid);
         match slot {
             Some(i) => self.on_exit(i, exited.pid, exit, now, world),
-            None => world.log(&Event::Stranger { pid: exited.pid, exit }),
+            None => say!(world, Debug, "reaped pid {}, not a worker: {}", exited.pid, Ended(exit)),
         }
     }
 
@@ -63,12 +92,14 @@ impl Supervisor {
         if s.asked_to_end() {
             s.clear();
             let forced = kill.is_some_and(Kill::ends_a_stop);
-            return world.log(&Event::Stopped { slot: i, pid, exit, forced });
+            let level = if forced || exit == Exit::Code(0) { Level::Info } else { Level::Warn };
+            return world.log(level, format_args!("worker {i} (pid {pid}) stopped: {}", Ended(exit)));
         }
         if beat.recycled && exit == Exit::Code(0) {
             // Not a death: no backoff, no restart counted, replaced on this turn's tick.
             *s = Slot { not_before: now, ..Slot::default() };
-            return world.log(&Event::Recycled { slot: i, pid, uptime });
+            let uptime = Human(uptime);
+            return say!(world, Info, "worker {i} (pid {pid}) recycled after {uptime} (max_performs): replacing it");
         }
         if !came_up {
             self.roll_failed(i, world);
@@ -87,7 +118,17 @@ impl Supervisor {
         } else {
             Then::Nothing
         };
-        world.log(&Event::Ended { slot: i, pid, exit, came_up, uptime, kill, then });
+        let (why, ended) = (Kill::after(kill), Ended(exit));
+        if came_up {
+            let (level, how) =
+                if exit == Exit::Code(0) { (Level::Warn, "ended unasked") } else { (Level::Error, "died") };
+            let uptime = Human(uptime);
+            world.log(level, format_args!("worker {i} (pid {pid}) {how} after {uptime}: {ended}{why}; {then}"));
+        } else {
+            let level =
+                if exit == Exit::Code(EXIT_SETUP_FAILED) || kill.is_some() { Level::Warn } else { Level::Error };
+            world.log(level, format_args!("worker {i} (pid {pid}) failed to start: {ended}{why}; {then}"));
+        }
         if tripped {
             self.give_up(now, world);
         }
@@ -110,11 +151,11 @@ impl Supervisor {
 
     pub(super) fn give_up(&mut self, now: Duration, world: &mut impl World) {
         if self.start_failed() {
-            world.log(&Event::StartFailed);
+            say!(world, Error, "a worker failed before every worker was up: giving up the start");
             return self.begin_stop(Cause::StartFailed, now, world);
         }
         let (restarts, within) = self.cfg.max_restarts.unwrap_or_default();
-        world.log(&Event::GivingUp { restarts, within });
+        say!(world, Error, "workers died more than {restarts} times within {}: giving up", Human(within));
         self.begin_stop(Cause::RestartLimit, now, world);
     }
 }

@@ -9,11 +9,8 @@
 //! overrun for each strategy, the restart limit, and the order of the steps in one turn.
 //! Time is a `Duration` on the monotonic clock (`sys::now`).
 
-mod config;
-mod event;
 mod exits;
 mod notify;
-mod pace;
 mod roll;
 mod slot;
 mod tick;
@@ -22,34 +19,40 @@ mod timeouts;
 #[cfg(test)]
 mod tests;
 
+use std::fmt;
 use std::io;
 use std::time::Duration;
 
-pub use config::*;
-pub use event::{Cause, Ended, Event, ForkError, Human, Then};
 pub use notify::Notice;
-pub use pace::{Pace, Pacing, first_due, recycle_limit};
-pub use slot::{Kill, restart_delay};
+pub use slot::Kill;
 
+use crate::config::{Config, MAX_WORKERS};
+use crate::error::ForkError;
+use crate::log::{Human, Level, Workers};
 use crate::sys::{Exit, Exited, Pid, SIGINT, SIGQUIT, SIGTERM};
-use slot::{RestartWindow, Slot};
+use crate::table::Heartbeat;
+use slot::{Life, RestartWindow, Slot};
 use timeouts::overslept;
 
-/// A worker's heartbeat, as read from shared memory.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Heartbeat {
-    /// `setup` returned `Ok`.
-    pub ready: bool,
-    /// The worker ran its `max_performs` and ends to be replaced at once.
-    pub recycled: bool,
-    /// Its performs that started late against the interval's schedule.
-    pub late_starts: u32,
-    /// When the running perform started, if one is running (stamped only with a perform
-    /// timeout).
-    pub perform_started: Option<Duration>,
-    /// The process group of the running perform child (forking strategy), if one runs.
-    pub perform_group: Option<Pid>,
+/// A worker that came up and lived this long ends its slot's failure streak.
+const HEALTHY_UPTIME: Duration = Duration::from_secs(10);
+/// Waking this late past a deadline means the master was suspended, not slow.
+const OVERSLEEP: Duration = Duration::from_secs(1);
+/// How long to wait before asking a worker again to kill an overdue perform child.
+const TIMEOUT_RETRY: Duration = Duration::from_secs(1);
+/// How long a worker told to end at once may take before its process group is SIGKILLed
+/// from outside. A worker that is not wedged ends within milliseconds.
+const FORCE_GRACE: Duration = Duration::from_secs(1);
+/// How many workers the master forks between two looks at its signals.
+const FORK_BATCH: usize = 32;
+
+/// Logs a line through a [`World`] at a level: `say!(world, Info, "worker {i} started")`.
+macro_rules! say {
+    ($world:expr, $level:ident, $($arg:tt)+) => {
+        $world.log(crate::log::Level::$level, format_args!($($arg)+))
+    };
 }
+pub(crate) use say;
 
 /// The master's signals that arrived since the last turn, counted.
 #[derive(Clone, Copy, Debug, Default)]
@@ -87,10 +90,31 @@ pub trait World {
     fn exited(&mut self, pid: Option<Pid>) -> io::Result<Option<Exited>>;
     /// Reaps a child `exited` returned.
     fn collect(&mut self, pid: Pid) -> Exit;
-    /// Records an event.
-    fn log(&mut self, event: &Event<'_>);
+    /// Logs one line (written with [`say!`] where it is decided).
+    fn log(&mut self, level: Level, args: std::fmt::Arguments<'_>);
     /// Tells the service manager (and a daemon's launcher), if one listens.
     fn notify(&mut self, notice: &Notice);
+}
+
+/// What started a stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// This signal, sent to the master.
+    Signal(i32),
+    /// Workers died too often.
+    RestartLimit,
+    /// A worker failed to start, and the pool had to come up (a daemon).
+    StartFailed,
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Signal(sig) => f.write_str(crate::sys::signal_name(*sig)),
+            Cause::RestartLimit => f.write_str("restart limit"),
+            Cause::StartFailed => f.write_str("failed start"),
+        }
+    }
 }
 
 /// The last worker that ended unasked, for `Error::RestartLimit`.
@@ -162,7 +186,8 @@ impl Supervisor {
     /// Starts supervising: the configured number of workers is wanted from now on.
     pub fn begin(&mut self, master: Pid, now: Duration, world: &mut impl World) {
         self.target = self.cfg.workers;
-        world.log(&Event::Starting { master, workers: self.target, strategy: self.cfg.strategy });
+        let (workers, strategy) = (Workers(self.target), self.cfg.strategy);
+        say!(world, Info, "master {master} starting {workers} ({strategy:?} strategy)");
         self.notify_start(now, world);
     }
 
@@ -174,7 +199,7 @@ impl Supervisor {
         // whenever its caller likes.
         if self.supervising && overslept(self.planned, now) {
             let late = now - self.planned.unwrap_or(now);
-            world.log(&Event::Overslept { late });
+            say!(world, Warn, "master woke {} late (suspended?); timeouts count again from now", Human(late));
             self.rearm(now);
         }
         self.on_signals(signals, now, world);
@@ -218,27 +243,27 @@ impl Supervisor {
 
     /// Live workers.
     pub fn live(&self) -> usize {
-        self.slots.iter().filter(|s| s.pid.is_some()).count()
+        self.slots.iter().filter(|s| s.pid().is_some()).count()
     }
 
     /// The pids of the live workers.
     pub fn pids(&self) -> impl Iterator<Item = Pid> + '_ {
-        self.slots.iter().filter_map(|s| s.pid)
+        self.slots.iter().filter_map(Slot::pid)
     }
 
     /// The slot of worker `pid`.
     pub fn find(&self, pid: Pid) -> Option<usize> {
-        self.slots.iter().position(|s| s.pid == Some(pid))
+        self.slots.iter().position(|s| s.pid() == Some(pid))
     }
 
     /// Whether `slot` has a live worker.
     pub fn is_live(&self, slot: usize) -> bool {
-        self.slots.get(slot).is_some_and(|s| s.pid.is_some())
+        self.slots.get(slot).is_some_and(|s| s.pid().is_some())
     }
 
     /// Unmonitored: forks one worker into the lowest free slot.
     pub fn start_one(&mut self, now: Duration, world: &mut impl World) -> Result<Pid, ForkError> {
-        let i = self.slots.iter().position(|s| s.pid.is_none()).unwrap_or(self.slots.len());
+        let i = self.slots.iter().position(|s| s.pid().is_none()).unwrap_or(self.slots.len());
         let pid = world.fork(i)?;
         self.started(i, pid, now, world);
         Ok(pid)
@@ -256,8 +281,10 @@ impl Supervisor {
     fn rearm(&mut self, now: Duration) {
         self.armed_from = now;
         for s in &mut self.slots {
-            s.stop_sent = s.stop_sent.map(|t| t.max(now));
-            s.forced = s.forced.map(|(why, t)| (why, t.max(now)));
+            match &mut s.life {
+                Life::Stopping(_, since) | Life::Forced(_, _, since) => *since = (*since).max(now),
+                _ => {}
+            }
         }
     }
 
@@ -282,11 +309,11 @@ impl Supervisor {
                 self.begin_roll(now, world);
             } else if !self.notices.roll_held {
                 self.notices.roll_held = true;
-                world.log(&Event::RollHeld);
+                say!(world, Info, "HUP: the rolling restart waits until every worker has come up");
             }
         }
         for signal in (1..32).filter(|n| s.ignored & 1 << (n - 1) != 0) {
-            world.log(&Event::Ignored { signal });
+            say!(world, Warn, "SIG{} ignored: it has no meaning here", crate::sys::signal_name(signal));
         }
         if (s.ttin > 0 || s.ttou > 0) && self.stopping.is_none() {
             self.scale(s.ttin as usize, s.ttou as usize, world);
@@ -297,9 +324,9 @@ impl Supervisor {
     /// no perform's lines straddle two files.
     fn reopen_logs(&mut self, world: &mut impl World) {
         world.reopen_log();
-        world.log(&Event::Reopened { workers: self.live() });
+        say!(world, Info, "USR1: log reopened; {} to reopen theirs between performs", Workers(self.live()));
         for (i, s) in self.slots.iter().enumerate() {
-            if let Some(pid) = s.pid {
+            if let Some(pid) = s.pid() {
                 world.ask_to_reopen(i, pid);
             }
         }
@@ -312,14 +339,14 @@ impl Supervisor {
         let from = self.target;
         let wanted = (from + up).saturating_sub(down);
         if wanted > MAX_WORKERS {
-            world.log(&Event::ScalingLimit { max: MAX_WORKERS });
+            say!(world, Warn, "TTIN ignored past the limit of {MAX_WORKERS} workers");
         }
         let to = wanted.min(MAX_WORKERS);
         if to != from {
             self.target = to;
-            world.log(&Event::Scaling { from, to });
+            say!(world, Info, "scaling from {from} to {}", Workers(to));
         } else if from == 0 && down > up {
-            world.log(&Event::NothingToRetire);
+            say!(world, Info, "TTOU ignored: no worker to retire");
         }
     }
 
@@ -329,7 +356,8 @@ impl Supervisor {
         }
         self.stopping = Some(by);
         world.notify(&Notice::Stopping);
-        world.log(&Event::Stopping { by, workers: self.live(), timeout: self.cfg.stop_timeout });
+        let (workers, timeout) = (Workers(self.live()), Human(self.cfg.stop_timeout));
+        say!(world, Info, "{by}: stopping {workers} gracefully (timeout {timeout})");
         for i in 0..self.slots.len() {
             self.ask_to_stop(i, now, world);
         }
@@ -340,7 +368,8 @@ impl Supervisor {
             self.stopping = Some(by);
             world.notify(&Notice::Stopping);
         }
-        world.log(&Event::StoppingAtOnce { by, again, workers: self.live() });
+        let again = if again { "second " } else { "" };
+        say!(world, Warn, "{again}{by}: stopping {} at once", Workers(self.live()));
         for i in 0..self.slots.len() {
             self.force(i, Kill::Immediate, now, world);
         }
@@ -348,16 +377,16 @@ impl Supervisor {
 
     fn ask_to_stop(&mut self, i: usize, now: Duration, world: &mut impl World) {
         let s = &mut self.slots[i];
-        if let (Some(pid), None, None, None) = (s.pid, s.stop_sent, s.forced, s.killed) {
-            s.stop_sent = Some(now);
+        if let Life::Running(pid) = s.life {
+            s.life = Life::Stopping(pid, now);
             world.ask_to_stop(i, pid);
         }
     }
 
     fn force(&mut self, i: usize, why: Kill, now: Duration, world: &mut impl World) {
         let s = &mut self.slots[i];
-        if let (Some(pid), None, None) = (s.pid, s.forced, s.killed) {
-            s.forced = Some((why, now));
+        if let Life::Running(pid) | Life::Stopping(pid, _) = s.life {
+            s.life = Life::Forced(pid, why, now);
             world.force(i, pid);
             if why.ends_a_stop() {
                 self.killed += 1;
@@ -367,8 +396,9 @@ impl Supervisor {
 
     fn kill_group(&mut self, i: usize, why: Kill, world: &mut impl World) {
         let s = &mut self.slots[i];
-        if let (Some(pid), None) = (s.pid, s.killed) {
-            s.killed = Some(why);
+        let asked = s.asked_to_end() || why.ends_a_stop();
+        if let Life::Running(pid) | Life::Stopping(pid, _) | Life::Forced(pid, ..) = s.life {
+            s.life = Life::Killed(pid, why, asked);
             world.kill_group(pid);
         }
     }

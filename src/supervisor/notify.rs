@@ -6,8 +6,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::config::FORCE_GRACE;
-use super::{Event, Supervisor, World};
+use super::{FORCE_GRACE, Supervisor, World, say};
+use crate::log::{Human, Workers};
 
 /// One message, as `sd_notify` words it (`Display` gives the datagram).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,7 +123,8 @@ impl Supervisor {
         let up = self.up(world);
         if up >= self.target {
             self.notices.ready = true;
-            world.log(&Event::Ready { workers: up, after: now.saturating_sub(self.notices.began) });
+            let after = Human(now.saturating_sub(self.notices.began));
+            say!(world, Info, "ready: {} up in {after}", Workers(up));
             world.notify(&Notice::Ready);
             if std::mem::take(&mut self.notices.roll_held) {
                 self.begin_roll(now, world);
@@ -154,7 +155,7 @@ impl Supervisor {
     /// Live workers in wanted slots that finished `setup`.
     fn up(&self, world: &impl World) -> usize {
         let wanted = self.slots.len().min(self.target);
-        (0..wanted).filter(|&i| self.slots[i].pid.is_some() && world.heartbeat(i).ready).count()
+        (0..wanted).filter(|&i| self.slots[i].pid().is_some() && world.heartbeat(i).ready).count()
     }
 
     fn status(&self, up: usize, world: &impl World) -> Status {
@@ -167,7 +168,7 @@ impl Supervisor {
         } else {
             Phase::Starting
         };
-        let live = self.slots.iter().enumerate().filter(|(_, s)| s.pid.is_some());
+        let live = self.slots.iter().enumerate().filter(|(_, s)| s.pid().is_some());
         let late_starts = self.late_starts + live.map(|(i, _)| u64::from(world.heartbeat(i).late_starts)).sum::<u64>();
         let (restarts, timeouts) = (self.notices.restarts, self.notices.timeouts);
         Status { phase, up, target: self.target, restarts, timeouts, late_starts }

@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
-use super::config::FORCE_GRACE;
-use super::{Event, Notice, Supervisor, World};
+use super::slot::Life;
+use super::{FORCE_GRACE, Notice, Supervisor, World, say};
+use crate::log::Workers;
 
 /// A rolling restart in progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +29,7 @@ impl Supervisor {
         let workers = self.live();
         let (slot, replaced) = self.roll.map_or((None, 0), |r| (r.slot, r.replaced));
         self.roll = Some(Roll { since: now, slot, replaced });
-        world.log(&Event::RollStarting { workers });
+        say!(world, Info, "HUP: rolling restart of {}, one at a time", Workers(workers));
         world.notify(&Notice::Reloading { at: now });
     }
 
@@ -37,7 +38,7 @@ impl Supervisor {
         let Some(mut roll) = self.roll else { return };
         if let Some((i, asked)) = roll.slot {
             let s = &self.slots[i];
-            let fresh = s.pid.is_some() && s.started >= asked;
+            let fresh = s.pid().is_some() && s.started >= asked;
             // A slot retired by TTOU meanwhile has nothing left to roll.
             if i < self.target && !(fresh && world.heartbeat(i).ready) {
                 // The old worker is finishing, or the replacement is in `setup`.
@@ -48,7 +49,7 @@ impl Supervisor {
         }
         let next = (0..self.slots.len().min(self.target)).find(|&i| {
             let s = &self.slots[i];
-            s.pid.is_some() && s.started < roll.since && s.stop_sent.is_none() && s.forced.is_none()
+            matches!(s.life, Life::Running(_)) && s.started < roll.since
         });
         match next {
             Some(i) => {
@@ -62,7 +63,7 @@ impl Supervisor {
             }
             None => {
                 self.roll = None;
-                world.log(&Event::RollDone { workers: roll.replaced });
+                say!(world, Info, "rolling restart done: {} replaced", Workers(roll.replaced));
                 world.notify(&Notice::Ready);
             }
         }
@@ -74,8 +75,14 @@ impl Supervisor {
         let replacing = |r: &Roll| r.slot.is_some_and(|(i, asked)| i == slot && self.slots[slot].started >= asked);
         if let Some(roll) = self.roll.filter(replacing) {
             self.roll = None;
-            let left = (0..self.slots.len()).filter(|&i| i != slot && self.slots[i].pid.is_some()).count();
-            world.log(&Event::RollFailed { slot, replaced: roll.replaced, left });
+            let left = (0..self.slots.len()).filter(|&i| i != slot && self.slots[i].pid().is_some()).count();
+            let (replaced, left) = (Workers(roll.replaced), Workers(left));
+            say!(
+                world,
+                Error,
+                "rolling restart stopped: worker {slot}'s replacement failed to start; {replaced} replaced, {left} keep \
+                 their old setup; slot {slot} restarts with backoff"
+            );
             world.notify(&Notice::Ready);
         }
     }

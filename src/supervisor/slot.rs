@@ -1,10 +1,11 @@
-//! One place in the pool, as the master sees it, and the arithmetic of restarts: backoff and
-//! the restart window.
+//! One place in the pool, as the master sees it: its worker's life, one state at a time, and
+//! the arithmetic of restarts (the failure streak, backoff, the restart window).
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::config::{BACKOFF_BASE, BACKOFF_MAX, HEALTHY_UPTIME};
+use super::HEALTHY_UPTIME;
+use crate::pace::restart_delay;
 use crate::sys::Pid;
 
 /// Why the master ended a worker by force.
@@ -37,21 +38,42 @@ impl Kill {
     }
 }
 
+/// Where a slot's worker stands. Each step only goes forward: running, asked to stop, told to
+/// end at once, its group SIGKILLed; the slot is empty again once the worker is reaped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Life {
+    /// No worker.
+    #[default]
+    Empty,
+    /// Worker `pid` runs and was asked nothing.
+    Running(Pid),
+    /// Asked at this time to stop after its perform; ended by force at this plus the stop
+    /// timeout.
+    Stopping(Pid, Duration),
+    /// Told at this time to end at once (it kills what it runs, then itself).
+    Forced(Pid, Kill, Duration),
+    /// Its process group was SIGKILLed from outside; `asked` if it had been asked to end.
+    Killed(Pid, Kill, bool),
+}
+
+impl Life {
+    /// The live (not yet reaped) worker, if any.
+    pub fn pid(self) -> Option<Pid> {
+        match self {
+            Life::Empty => None,
+            Life::Running(pid) | Life::Stopping(pid, _) | Life::Forced(pid, ..) | Life::Killed(pid, ..) => Some(pid),
+        }
+    }
+}
+
 /// Slot `i` is the worker that `Context::worker()` calls `i`. Everything here is the master's
 /// own record; what only the worker knows (whether `setup` finished, when its perform started)
 /// is read from its heartbeat.
 #[derive(Clone, Debug, Default)]
 pub struct Slot {
-    /// The live (not yet reaped) worker, if any.
-    pub pid: Option<Pid>,
-    /// When that worker was forked.
+    pub life: Life,
+    /// When the live worker was forked.
     pub started: Duration,
-    /// When it was asked to stop gracefully; it is ended by force at this plus the stop timeout.
-    pub stop_sent: Option<Duration>,
-    /// Why and when it was told to end at once (it kills what it runs, then itself).
-    pub forced: Option<(Kill, Duration)>,
-    /// Why its process group was SIGKILLed from outside, if it was.
-    pub killed: Option<Kill>,
     /// Quick failures in a row (failed starts, and deaths before `HEALTHY_UPTIME`).
     pub streak: u32,
     /// No worker is started here before this time (backoff).
@@ -61,22 +83,31 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// The live (not yet reaped) worker, if any.
+    pub fn pid(&self) -> Option<Pid> {
+        self.life.pid()
+    }
+
     /// Whether the master asked this worker to end: its exit is then no failure.
     pub fn asked_to_end(&self) -> bool {
-        self.stop_sent.is_some()
-            || self.forced.is_some_and(|(why, _)| why.ends_a_stop())
-            || self.killed.is_some_and(Kill::ends_a_stop)
+        match self.life {
+            Life::Stopping(..) | Life::Forced(..) => true,
+            Life::Killed(_, _, asked) => asked,
+            Life::Empty | Life::Running(_) => false,
+        }
     }
 
     /// Why the worker was ended by force, if it was.
     pub fn kill_reason(&self) -> Option<Kill> {
-        self.killed.or(self.forced.map(|(why, _)| why))
+        match self.life {
+            Life::Forced(_, why, _) | Life::Killed(_, why, _) => Some(why),
+            _ => None,
+        }
     }
 
     /// A new worker `pid` forked at `now`; the streak and backoff carry over.
     pub fn start(&mut self, pid: Pid, now: Duration) {
-        *self =
-            Slot { pid: Some(pid), started: now, streak: self.streak, not_before: self.not_before, ..Slot::default() };
+        *self = Slot { life: Life::Running(pid), started: now, ..self.emptied() };
     }
 
     /// The worker was reaped at `now` after ending unasked; `came_up` tells whether it had
@@ -85,41 +116,26 @@ impl Slot {
         if came_up && now.saturating_sub(self.started) >= HEALTHY_UPTIME {
             self.streak = 0;
         }
-        self.streak = self.streak.saturating_add(1);
-        self.back_off(now, restart_delay(self.streak, came_up))
+        self.fork_failed(now, came_up)
     }
 
-    /// A fork for this slot failed at `now`; returns the retry delay.
-    pub fn fork_failed(&mut self, now: Duration) -> Duration {
+    /// A fork for this slot failed at `now` (`came_up` false), or its worker failed: the
+    /// streak grows; returns the delay before the next fork.
+    pub fn fork_failed(&mut self, now: Duration, came_up: bool) -> Duration {
         self.streak = self.streak.saturating_add(1);
-        self.back_off(now, restart_delay(self.streak, false))
-    }
-
-    fn back_off(&mut self, now: Duration, delay: Duration) -> Duration {
+        let delay = restart_delay(self.streak, came_up);
         self.not_before = now + delay;
         delay
     }
 
     /// The worker was reaped: the slot is empty, its streak and backoff kept.
     pub fn clear(&mut self) {
-        *self = Slot { streak: self.streak, not_before: self.not_before, ..Slot::default() };
+        *self = self.emptied();
     }
-}
 
-/// The delay before replacing a worker that ended unasked, `streak` being the slot's number of
-/// quick failures including this one (at least 1). A worker that came up (finished `setup`) is
-/// replaced at once the first time; each further quick failure, and every failed start, waits
-/// twice as long as the one before, from `BACKOFF_BASE` up to `BACKOFF_MAX`.
-pub fn restart_delay(streak: u32, came_up: bool) -> Duration {
-    doubling(streak.saturating_add(u32::from(!came_up)).saturating_sub(1), BACKOFF_BASE, BACKOFF_MAX)
-}
-
-/// Zero for `n` = 0, else `base` doubled `n - 1` times, at most `max`.
-pub fn doubling(n: u32, base: Duration, max: Duration) -> Duration {
-    if n == 0 {
-        return Duration::ZERO;
+    fn emptied(&self) -> Slot {
+        Slot { streak: self.streak, not_before: self.not_before, ..Slot::default() }
     }
-    base.saturating_mul(1u32.checked_shl(n - 1).unwrap_or(u32::MAX)).min(max)
 }
 
 /// Deaths in a sliding window, for `max_restarts`.

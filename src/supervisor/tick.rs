@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use super::config::{FORCE_GRACE, FORK_BATCH};
+use super::slot::Life;
 use super::timeouts::{Overrun, check_timeout};
-use super::{Event, Failure, Kill, Slot, Strategy, Supervisor, World};
+use super::{FORCE_GRACE, FORK_BATCH, Failure, Kill, Slot, Supervisor, World, say};
+use crate::config::Strategy;
+use crate::log::Human;
 use crate::sys::{Exit, Pid};
 
 impl Supervisor {
@@ -13,8 +15,8 @@ impl Supervisor {
     pub(super) fn tick(&mut self, now: Duration, world: &mut impl World) -> Option<Duration> {
         if self.spawning() {
             while let Some(i) = self.next_excess() {
-                let pid = self.slots[i].pid.unwrap_or_default();
-                world.log(&Event::Retiring { slot: i, pid });
+                let pid = self.slots[i].pid().unwrap_or_default();
+                say!(world, Info, "retiring worker {i} (pid {pid})");
                 self.ask_to_stop(i, now, world);
             }
             // In batches, so a thousand forks do not keep signals waiting.
@@ -46,13 +48,13 @@ impl Supervisor {
     pub(super) fn next_excess(&self) -> Option<usize> {
         (self.target..self.slots.len()).rev().find(|&i| {
             let s = &self.slots[i];
-            s.pid.is_some() && s.stop_sent.is_none() && s.forced.is_none() && s.killed.is_none()
+            matches!(s.life, Life::Running(_))
         })
     }
 
     /// The wanted slot that should get a worker now, if any.
     pub(super) fn due(&self, now: Duration) -> Option<usize> {
-        (0..self.target).find(|&i| self.slots.get(i).is_none_or(|s| s.pid.is_none() && s.not_before <= now))
+        (0..self.target).find(|&i| self.slots.get(i).is_none_or(|s| s.pid().is_none() && s.not_before <= now))
     }
 
     /// Starts a worker in slot `i`, with backoff on failure; false if the fork failed.
@@ -64,15 +66,15 @@ impl Supervisor {
             Ok(pid) => {
                 self.started(i, pid, now, world);
                 if self.fork_failures > 0 {
-                    world.log(&Event::ForkWorks { failures: self.fork_failures });
+                    say!(world, Info, "fork works again after {} failures", self.fork_failures);
                     self.fork_failures = 0;
                 }
                 true
             }
             Err(error) => {
-                let retry = self.slots[i].fork_failed(now);
+                let retry = self.slots[i].fork_failed(now, false);
                 if self.fork_failures == 0 {
-                    world.log(&Event::ForkFailed { slot: i, error: &error, retry });
+                    say!(world, Error, "cannot fork worker {i}: {error}; retrying in {}", Human(retry));
                 }
                 self.fork_failures += 1;
                 self.last_failure =
@@ -91,7 +93,7 @@ impl Supervisor {
             self.slots.resize_with(i + 1, Slot::default);
         }
         self.slots[i].start(pid, now);
-        world.log(&Event::Started { slot: i, pid });
+        say!(world, Info, "worker {i} started (pid {pid})");
     }
 
     /// Ends by force the workers that outlived their stop timeout, and SIGKILLs the group of
@@ -99,16 +101,22 @@ impl Supervisor {
     pub(super) fn enforce_stops(&mut self, now: Duration, world: &mut impl World) {
         let timeout = self.cfg.stop_timeout;
         for i in 0..self.slots.len() {
-            let s = &self.slots[i];
-            let Some(pid) = s.pid else { continue };
-            if s.forced.is_none() && s.killed.is_none() && s.stop_sent.is_some_and(|t| now >= t + timeout) {
-                world.log(&Event::StopOverdue { slot: i, pid, timeout });
+            if let Life::Stopping(pid, since) = self.slots[i].life
+                && now >= since + timeout
+            {
+                let timeout = Human(timeout);
+                say!(world, Warn, "worker {i} (pid {pid}) still running {timeout} after the stop request: killing it");
                 self.force(i, Kill::StopTimeout, now, world);
             }
-            if let (Some((why, at)), None) = (self.slots[i].forced, self.slots[i].killed)
+            if let Life::Forced(pid, why, at) = self.slots[i].life
                 && now >= at + FORCE_GRACE
             {
-                world.log(&Event::NotEnding { slot: i, pid, grace: FORCE_GRACE });
+                let grace = Human(FORCE_GRACE);
+                say!(
+                    world,
+                    Warn,
+                    "worker {i} (pid {pid}) did not end within {grace} of being told to: SIGKILLing its group"
+                );
                 self.kill_group(i, why, world);
             }
         }
@@ -135,12 +143,17 @@ impl Supervisor {
     /// A setup overrun kills the worker; a perform overrun kills the worker (simple) or asks
     /// it to kill its perform child (forking), again if unheeded.
     pub(super) fn on_overrun(&mut self, i: usize, overrun: Overrun, now: Duration, world: &mut impl World) {
-        let pid = self.slots[i].pid.unwrap_or_default();
+        let pid = self.slots[i].pid().unwrap_or_default();
         match overrun {
             Overrun::Setup { elapsed } => {
                 let limit = self.cfg.setup_timeout.unwrap_or_default();
                 self.notices.timeouts += 1;
-                world.log(&Event::SetupOverrun { slot: i, pid, elapsed, limit });
+                let (elapsed, limit) = (Human(elapsed), Human(limit));
+                say!(
+                    world,
+                    Warn,
+                    "worker {i} (pid {pid}): setup timeout: running {elapsed}, limit {limit}; killing it"
+                );
                 self.kill_group(i, Kill::SetupTimeout, world);
             }
             Overrun::Perform { started, elapsed } => {
@@ -148,7 +161,10 @@ impl Supervisor {
                 let first = self.slots[i].timeout_sent.is_none_or(|(s, _)| s != started);
                 if first {
                     self.notices.timeouts += 1;
-                    world.log(&Event::PerformOverrun { slot: i, pid, elapsed, limit, strategy });
+                    let what = if strategy == Strategy::Simple { "the worker" } else { "its perform child" };
+                    let (elapsed, limit) = (Human(elapsed), Human(limit));
+                    let line = format_args!("running {elapsed}, limit {limit}; killing {what}");
+                    say!(world, Error, "worker {i} (pid {pid}): perform timeout: {line}");
                 }
                 if strategy == Strategy::Simple {
                     self.kill_group(i, Kill::PerformTimeout, world);
@@ -166,10 +182,11 @@ impl Supervisor {
         let spawning = self.spawning();
         let backoffs = (0..self.target)
             .filter(|_| spawning)
-            .map(|i| self.slots.get(i).map_or(Some(Duration::ZERO), |s| s.pid.is_none().then_some(s.not_before)));
-        let stops = self.slots.iter().filter(|s| s.pid.is_some() && s.killed.is_none()).map(|s| match s.forced {
-            Some((_, at)) => Some(at + FORCE_GRACE),
-            None => s.stop_sent.map(|t| t + self.cfg.stop_timeout),
+            .map(|i| self.slots.get(i).map_or(Some(Duration::ZERO), |s| s.pid().is_none().then_some(s.not_before)));
+        let stops = self.slots.iter().map(|s| match s.life {
+            Life::Forced(_, _, at) => Some(at + FORCE_GRACE),
+            Life::Stopping(_, since) => Some(since + self.cfg.stop_timeout),
+            _ => None,
         });
         backoffs.chain(stops).flatten().min()
     }

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use super::Heartbeat;
-use super::config::{OVERSLEEP, TIMEOUT_RETRY};
-use super::slot::Slot;
+use super::slot::{Life, Slot};
+use super::{OVERSLEEP, TIMEOUT_RETRY};
+use crate::table::Heartbeat;
 
 /// A worker that overran a limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub fn check_timeout(
     now: Duration,
     armed_from: Duration,
 ) -> (Option<Overrun>, Option<Duration>) {
-    if slot.pid.is_none() || slot.killed.is_some() || slot.forced.is_some() {
+    if !matches!(slot.life, Life::Running(_) | Life::Stopping(..)) {
         return (None, None);
     }
     // A perform that starts after `now` cannot overrun before a full limit from now: while the

@@ -15,20 +15,27 @@ pub use libc::{
     SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, SIGUSR1, SIGUSR2, SIGWINCH,
 };
 
-/// The short name of a signal, as `kill -l` prints it.
+/// Every signal a user may name, with its short name as `kill -l` prints it.
+#[rustfmt::skip]
+const NAMES: [(c_int, &str); 29] = [
+    (libc::SIGHUP, "HUP"), (libc::SIGINT, "INT"), (libc::SIGQUIT, "QUIT"), (libc::SIGILL, "ILL"),
+    (libc::SIGTRAP, "TRAP"), (libc::SIGABRT, "ABRT"), (libc::SIGBUS, "BUS"), (libc::SIGFPE, "FPE"),
+    (libc::SIGKILL, "KILL"), (libc::SIGUSR1, "USR1"), (libc::SIGSEGV, "SEGV"), (libc::SIGUSR2, "USR2"),
+    (libc::SIGPIPE, "PIPE"), (libc::SIGALRM, "ALRM"), (libc::SIGTERM, "TERM"), (libc::SIGCHLD, "CHLD"),
+    (libc::SIGCONT, "CONT"), (libc::SIGSTOP, "STOP"), (libc::SIGTSTP, "TSTP"), (libc::SIGTTIN, "TTIN"),
+    (libc::SIGTTOU, "TTOU"), (libc::SIGURG, "URG"), (libc::SIGXCPU, "XCPU"), (libc::SIGXFSZ, "XFSZ"),
+    (libc::SIGVTALRM, "VTALRM"), (libc::SIGPROF, "PROF"), (libc::SIGWINCH, "WINCH"), (libc::SIGIO, "IO"),
+    (libc::SIGSYS, "SYS"),
+];
+
+/// The short name of a signal, as `kill -l` prints it; `?` for a number that names none.
 pub fn signal_name(sig: c_int) -> &'static str {
-    #[rustfmt::skip]
-    const NAMES: [(c_int, &str); 29] = [
-        (libc::SIGHUP, "HUP"), (libc::SIGINT, "INT"), (libc::SIGQUIT, "QUIT"), (libc::SIGILL, "ILL"),
-        (libc::SIGTRAP, "TRAP"), (libc::SIGABRT, "ABRT"), (libc::SIGBUS, "BUS"), (libc::SIGFPE, "FPE"),
-        (libc::SIGKILL, "KILL"), (libc::SIGUSR1, "USR1"), (libc::SIGSEGV, "SEGV"), (libc::SIGUSR2, "USR2"),
-        (libc::SIGPIPE, "PIPE"), (libc::SIGALRM, "ALRM"), (libc::SIGTERM, "TERM"), (libc::SIGCHLD, "CHLD"),
-        (libc::SIGCONT, "CONT"), (libc::SIGSTOP, "STOP"), (libc::SIGTSTP, "TSTP"), (libc::SIGTTIN, "TTIN"),
-        (libc::SIGTTOU, "TTOU"), (libc::SIGURG, "URG"), (libc::SIGXCPU, "XCPU"), (libc::SIGXFSZ, "XFSZ"),
-        (libc::SIGVTALRM, "VTALRM"), (libc::SIGPROF, "PROF"), (libc::SIGWINCH, "WINCH"), (libc::SIGIO, "IO"),
-        (libc::SIGSYS, "SYS"),
-    ];
     NAMES.iter().find(|&&(n, _)| n == sig).map_or("?", |&(_, name)| name)
+}
+
+/// The number of the signal whose short name is `name` (`TERM`).
+pub fn signal_number(name: &str) -> Option<c_int> {
+    NAMES.iter().find(|&&(_, n)| n == name).map(|&(sig, _)| sig)
 }
 
 /// A set of signals.

@@ -8,20 +8,15 @@ use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::beat::{Beat, WAKE};
-use crate::supervisor::{Human, Pace, Pacing, Strategy, first_due, restart_delay};
+use crate::config::{Config, Strategy};
+use crate::error::ForkError;
+use crate::job::{Context, Job};
+use crate::log::{Human, Level, Logger};
+use crate::pace::{Pace, first_due, restart_delay};
 use crate::sys::{self, Pid, SIGINT, SIGTERM, SigSet};
-use crate::{Context, Job, Level, Logger};
+use crate::table::{Beat, EXIT_PANIC, EXIT_SETUP_FAILED, WAKE};
 
-pub use signals::{parent_gone, stop_requested};
-
-/// Exit code of a worker or perform child that panicked (Rust's own).
-pub const EXIT_PANIC: i32 = 101;
-/// Exit code of a worker whose `setup` returned `Err` (or left threads a forking worker
-/// cannot live with).
-pub const EXIT_SETUP_FAILED: i32 = 3;
-/// Exit code of a perform child whose `perform` returned `Err`.
-pub const EXIT_PERFORM_FAILED: i32 = 1;
+use signals::parent_gone;
 
 /// How often a worker whose death signal could not be armed looks for its master while it
 /// waits.
@@ -31,17 +26,12 @@ const PARENT_CHECK: Duration = Duration::from_secs(1);
 pub struct Spec<'a> {
     pub slot: usize,
     pub master: Pid,
-    pub strategy: Strategy,
-    /// A perform timeout is set: stamp each perform's start into the beat.
-    pub timed: bool,
-    pub allow_threads: bool,
-    pub pacing: Pacing,
-    /// Recycle after this many performs.
+    pub config: &'a Config,
+    /// Recycle after this many performs (this worker's draw from `max_performs`).
     pub max_performs: Option<u64>,
-    /// The pool's configured size, for spreading the slots' first performs.
+    /// The pool's configured size (more if this slot was added beyond it), for spreading the
+    /// slots' first performs and for `Context::workers`.
     pub workers: usize,
-    /// Sent to the perform child's group when a graceful stop reaches the worker.
-    pub stop_signal: Option<i32>,
     /// A supervising master waits for `WAKE` when `setup` is done.
     pub tell_master: bool,
     /// A daemon's stdout and stderr follow the log file when it is reopened.
@@ -53,6 +43,28 @@ pub struct Spec<'a> {
 }
 
 impl Spec<'_> {
+    /// A perform timeout is set: each perform's start is stamped into the beat.
+    fn timed(&self) -> bool {
+        self.config.perform_timeout.is_some()
+    }
+
+    /// A context for perform `iteration` (or `setup`, 0).
+    fn context(&self, iteration: u64) -> Context {
+        Context::new(self.slot, iteration).with_workers(self.workers)
+    }
+
+    /// What this worker (`kind` `w`) or its perform child (`p`) calls itself: `NAME-wN`, the
+    /// name cut to fit the 15 bytes a process name has.
+    fn process_name(&self, kind: char) -> String {
+        let suffix = format!("-{kind}{}", self.slot);
+        let name = &self.config.name;
+        let mut keep = name.len().min(15usize.saturating_sub(suffix.len()));
+        while !name.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        format!("{}{suffix}", &name[..keep])
+    }
+
     /// Logs from the worker itself, then flushes Rust's and C's stdio: a perform child is
     /// forked next, and a partial line left in a buffer would be printed again by every child.
     /// After `setup` a forking worker runs no user code but the logger, so flushing here and
@@ -82,7 +94,8 @@ pub fn run<J: Job>(mut job: J, w: &Spec<'_>) -> ! {
     w.mask.set_mask();
     SigSet::of(&[SIGINT, SIGTERM, WAKE]).unblock();
     crate::log::forget_dropped();
-    sys::set_process_name(&format!("sisyphus-w{}", w.slot));
+    crate::log::set_job_logger(&w.logger);
+    sys::set_process_name(&w.process_name('w'));
     if let Err(e) = &armed
         && sys::DEATH_SIGNAL_WORKS
     {
@@ -100,7 +113,7 @@ pub fn run<J: Job>(mut job: J, w: &Spec<'_>) -> ! {
         setup(&mut job, w);
     }
     let mut worker = Worker { w, armed: armed.is_ok(), fork_failures: 0 };
-    match w.strategy {
+    match w.config.strategy {
         Strategy::Simple => worker.simple_loop(&mut job),
         Strategy::Forking => worker.forking_loop(&mut job),
     }
@@ -111,7 +124,7 @@ pub fn run<J: Job>(mut job: J, w: &Spec<'_>) -> ! {
 }
 
 fn setup<J: Job>(job: &mut J, w: &Spec<'_>) {
-    match catch_unwind(AssertUnwindSafe(|| job.setup(&Context::new(w.slot, 0)))) {
+    match catch_unwind(AssertUnwindSafe(|| job.setup(&w.context(0)))) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             let text = e.to_string();
@@ -126,7 +139,7 @@ fn setup<J: Job>(job: &mut J, w: &Spec<'_>) {
             sys::exit(EXIT_PANIC)
         }
     }
-    if w.strategy == Strategy::Forking && !w.allow_threads {
+    if w.config.strategy == Strategy::Forking && !w.config.allow_threads {
         refuse_threads(w);
     }
     w.beat.set_ready();
@@ -139,7 +152,7 @@ fn setup<J: Job>(job: &mut J, w: &Spec<'_>) {
 /// A forking worker must not fork performs while other threads live: a perform child would
 /// inherit any lock one of them holds (stdout's, the allocator's) locked forever.
 fn refuse_threads(w: &Spec<'_>) {
-    let why = match crate::driver::other_threads() {
+    let why = match ForkError::unless_single_threaded() {
         Ok(()) => return,
         Err(e) => e,
     };
@@ -177,7 +190,7 @@ impl Worker<'_, '_> {
         let from_setup = signals::take_back();
         let me = sys::getpid();
         // Made once here: a perform child should not pay for an allocation to name itself.
-        let name = format!("sisyphus-p{}", self.w.slot);
+        let name = self.w.process_name('p');
         self.paced(|w, ctx| match perform::in_child(job, ctx, w.w, &from_setup, me, &name, w.armed) {
             Ok(succeeded) => {
                 w.fork_works();
@@ -194,13 +207,14 @@ impl Worker<'_, '_> {
     /// backoff; `perform` says whether it succeeded, or `None` if it could not run at all.
     fn paced(&mut self, mut perform: impl FnMut(&mut Self, &Context) -> Option<bool>) {
         // Without an interval or a backoff pending, no clock is read: the simple loop's cost.
-        let clocked = self.w.pacing.interval.is_some();
+        let pacing = self.w.config.pacing;
+        let clocked = pacing.interval.is_some();
         let (now, beat) = (sys::now(), self.w.beat);
         let mut pace = match beat.next_due().filter(|_| clocked) {
-            Some(due) => Pace::resume(self.w.pacing, due, now),
+            Some(due) => Pace::resume(pacing, due, now),
             None => {
                 let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-                Pace::new(self.w.pacing, first_due(&self.w.pacing, self.w.slot, self.w.workers, now, wall))
+                Pace::new(pacing, first_due(&pacing, self.w.slot, self.w.workers, now, wall))
             }
         };
         if clocked {
@@ -226,7 +240,7 @@ impl Worker<'_, '_> {
                     continue;
                 }
             }
-            let mut ctx = Context::new(self.w.slot, iteration);
+            let mut ctx = self.w.context(iteration);
             if clocked {
                 let now = sys::now();
                 let start = pace.start(now);

@@ -5,37 +5,45 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::signals::{self, SetupSignals};
-use super::{EXIT_PANIC, EXIT_PERFORM_FAILED, PARENT_CHECK, Spec, panic_message};
-use crate::beat::{Beat, WAKE};
-use crate::sys::{self, Exit, Pid, SIGINT, SIGKILL, SIGTERM};
-use crate::{Context, Job, Level};
+use super::{PARENT_CHECK, Spec, panic_message};
+use crate::job::{Context, Job};
+use crate::log::Level;
+use crate::sys::{self, Exit, Pid, SIGKILL};
+use crate::table::{Beat, EXIT_PANIC, EXIT_PERFORM_FAILED, WAKE};
 
 /// Whether a perform succeeded.
 pub type Succeeded = bool;
 
+/// Calls `perform`, logging an `Err` or a panic; returns the exit code a perform child ends
+/// with: 0, `EXIT_PERFORM_FAILED` or `EXIT_PANIC`.
+fn call<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>) -> i32 {
+    let (level, why, code) = match catch_unwind(AssertUnwindSafe(|| job.perform(ctx))) {
+        Ok(Ok(())) => return 0,
+        Ok(Err(e)) => (Level::Warn, format!("failed: {e}"), EXIT_PERFORM_FAILED),
+        Err(p) => (Level::Error, format!("panicked: {}", panic_message(&*p)), EXIT_PANIC),
+    };
+    // In a perform child, so that the worker need not log it again.
+    w.beat.set_reported();
+    w.log(level, format_args!("worker {}: perform {why}", w.slot));
+    code
+}
+
 /// Runs `perform` in the worker (simple strategy). A panic ends the worker (exit 101).
 pub fn here<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>) -> Succeeded {
-    if w.timed {
+    if w.timed() {
         w.beat.stamp(Some(sys::now()));
     }
-    let result = catch_unwind(AssertUnwindSafe(|| job.perform(ctx)));
-    if w.timed {
+    let code = call(job, ctx, w);
+    if w.timed() {
         w.beat.stamp(None);
     }
     // What the perform printed to Rust's or C's stdout is out before anything can SIGKILL the
     // worker. No system call when nothing is buffered.
     sys::flush_stdouts();
-    match result {
-        Ok(Ok(())) => true,
-        Ok(Err(e)) => {
-            w.log(Level::Warn, format_args!("worker {}: perform failed: {e}", w.slot));
-            false
-        }
-        Err(p) => {
-            w.log(Level::Error, format_args!("worker {}: perform panicked: {}", w.slot, panic_message(&*p)));
-            sys::exit(EXIT_PANIC)
-        }
+    if code == EXIT_PANIC {
+        sys::exit(EXIT_PANIC)
     }
+    code == 0
 }
 
 /// Runs one perform in a fresh child and waits for it, killing its group if the master says
@@ -50,7 +58,7 @@ pub fn in_child<J: Job>(
     armed: bool,
 ) -> std::io::Result<Succeeded> {
     // Nothing is buffered here: the worker flushed after `setup` and after its own log lines.
-    let started = w.timed.then(sys::now);
+    let started = w.timed().then(sys::now);
     w.beat.stamp(started);
     // SAFETY: a worker is single-threaded: it was forked from a single-threaded master (checked
     // before the master forked, or waived by the user with `allow_threads`), after `setup` it
@@ -61,25 +69,7 @@ pub fn in_child<J: Job>(
             let _ = signals::adopt(w.beat, me, false);
             signals::give_back(from_setup);
             sys::set_process_name(name);
-            let code = match catch_unwind(AssertUnwindSafe(|| job.perform(ctx))) {
-                Ok(Ok(())) => 0,
-                Ok(Err(e)) => {
-                    w.beat.set_reported();
-                    let _ = catch_unwind(AssertUnwindSafe(|| {
-                        w.logger.log(Level::Warn, format_args!("worker {}: perform failed: {e}", w.slot))
-                    }));
-                    EXIT_PERFORM_FAILED
-                }
-                Err(p) => {
-                    w.beat.set_reported();
-                    let msg = panic_message(&*p);
-                    let _ = catch_unwind(AssertUnwindSafe(|| {
-                        w.logger.log(Level::Error, format_args!("worker {}: perform panicked: {msg}", w.slot))
-                    }));
-                    EXIT_PANIC
-                }
-            };
-            sys::exit(code)
+            sys::exit(call(job, ctx, w))
         })
     };
     let child = match forked {
@@ -112,24 +102,30 @@ struct Sent {
 fn wait_for(child: Pid, started: Option<std::time::Duration>, w: &Spec<'_>, armed: bool) -> (Exit, Sent) {
     let (beat, set) = (w.beat, signals::wait_set());
     // With other threads allowed, a SIGCHLD may go to one of them and be lost: look anyway.
-    let cap = (!armed || w.allow_threads).then_some(PARENT_CHECK);
+    let cap = (!armed || w.config.allow_threads).then_some(PARENT_CHECK);
+    let stop_signal = w.config.stop_signal.map(|s| s.as_raw());
     let mut sent = Sent::default();
     loop {
-        beat.set_waiting(true);
-        if let Some(sig) = w.stop_signal.filter(|_| !sent.stop && beat.stop_requested()) {
-            let _ = sys::kill_group(child, sig);
-            sent.stop = true;
-        }
-        if beat.force_requested() || !armed && signals::parent_gone() {
-            end_now(child, beat);
-        }
-        if started.is_some_and(|s| beat.take_kill_request(s)) {
-            let _ = sys::kill_group(child, SIGKILL);
-            sent.kill = true;
-        }
-        match sys::peek_exited(Some(child)) {
+        let mut exited = Ok(None);
+        // Requests made before the worker said it waits are taken here; later ones wake it.
+        let got = signals::wait(beat, &set, cap, || {
+            if let Some(sig) = stop_signal.filter(|_| !sent.stop && beat.stop_requested()) {
+                let _ = sys::kill_group(child, sig);
+                sent.stop = true;
+            }
+            if beat.force_requested() || !armed && signals::parent_gone() {
+                end_now(child, beat);
+            }
+            if started.is_some_and(|s| beat.take_kill_request(s)) {
+                let _ = sys::kill_group(child, SIGKILL);
+                sent.kill = true;
+            }
+            exited = sys::peek_exited(Some(child));
+            matches!(exited, Ok(None))
+        });
+        match exited {
+            Ok(None) => {}
             Ok(Some(exited)) => {
-                beat.set_waiting(false);
                 if exited.zombie {
                     // What the perform left running in its group ends with it.
                     let _ = sys::kill_group(child, SIGKILL);
@@ -138,19 +134,13 @@ fn wait_for(child: Pid, started: Option<std::time::Duration>, w: &Spec<'_>, arme
                 beat.set_perform_group(None);
                 return (sys::collect(child).unwrap_or(Exit::Vanished), sent);
             }
-            Ok(None) => {}
             Err(_) => {
-                beat.set_waiting(false);
                 beat.set_perform_group(None);
                 return (Exit::Vanished, sent);
             }
         }
-        let got = set.wait(cap);
-        beat.set_waiting(false);
-        match got {
-            Some(SIGTERM | SIGINT) => beat.set_stop(),
-            Some(WAKE) if signals::parent_gone() => end_now(child, beat),
-            _ => {}
+        if got == Some(WAKE) && signals::parent_gone() {
+            end_now(child, beat);
         }
     }
 }
@@ -173,7 +163,7 @@ fn judge(child: Pid, exit: Exit, sent: Sent, w: &Spec<'_>) -> Succeeded {
         // The master logged the timeout.
         Exit::Signal(SIGKILL) if sent.kill => false,
         // It ended as the stop asked it to.
-        Exit::Signal(sig) if sent.stop && Some(sig) == w.stop_signal => true,
+        Exit::Signal(sig) if sent.stop && Some(sig) == w.config.stop_signal.map(|s| s.as_raw()) => true,
         Exit::Signal(sig) => {
             let name = sys::signal_name(sig);
             w.log(Level::Error, format_args!("worker {}: perform child {child} was killed by signal {name}", w.slot));

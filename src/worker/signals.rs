@@ -11,31 +11,17 @@
 //! the master's death off. Its perform children get `setup`'s dispositions and mask back, except
 //! for `WAKE`, which stays the crate's.
 
-use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::beat::{Beat, WAKE};
 use crate::sys::{
     self, Action, Disposition, SA_NOCLDSTOP, SA_RESTART, SIGCHLD, SIGHUP, SIGINT, SIGKILL, SIGTERM, SIGTTIN, SIGTTOU,
     SIGUSR1, SIGUSR2, SIGWINCH, SigSet,
 };
+use crate::table::{self, Beat, EXIT_ORPHANED, WAKE};
 
-/// This process's beat (a worker's, inherited by its perform children), or null in the master.
-static BEAT: AtomicPtr<Beat> = AtomicPtr::new(std::ptr::null_mut());
 /// The pid of the process that forked this one, as recorded before the fork.
 static PARENT: AtomicI32 = AtomicI32::new(0);
-
-fn beat() -> Option<&'static Beat> {
-    // SAFETY: the pointer is null or points into the shared table, which is mapped for the
-    // whole life of a worker and its perform children (they never unmap it) and whose records
-    // are all atomics.
-    unsafe { BEAT.load(Relaxed).as_ref() }
-}
-
-/// Whether this worker was asked to stop, however it was asked (false in the master).
-pub fn stop_requested() -> bool {
-    beat().is_some_and(Beat::stop_requested)
-}
 
 /// Whether the process that forked this one has died (we were reparented).
 pub fn parent_gone() -> bool {
@@ -43,7 +29,7 @@ pub fn parent_gone() -> bool {
 }
 
 extern "C" fn on_stop(_: i32) {
-    if let Some(beat) = beat() {
+    if let Some(beat) = table::own() {
         beat.set_stop();
     }
 }
@@ -51,7 +37,7 @@ extern "C" fn on_stop(_: i32) {
 extern "C" fn on_wake(_: i32) {
     // Async-signal-safe: atomics, getppid and kill. In a worker this ends its group (what
     // `setup` or a simple perform started); in a perform child, the perform's group.
-    if beat().is_some_and(Beat::force_requested) || parent_gone() {
+    if table::own().is_some_and(Beat::force_requested) || parent_gone() {
         sys::kill_own_group(SIGKILL);
     }
 }
@@ -71,7 +57,7 @@ pub fn wait_set() -> SigSet {
 /// An error says why the kernel will not send it; then the caller must check `parent_gone`.
 /// The process ends at once if its parent died already.
 pub fn adopt(beat: &Beat, parent: sys::Pid, worker: bool) -> std::io::Result<()> {
-    BEAT.store(beat as *const Beat as *mut Beat, Relaxed);
+    table::set_own(beat);
     PARENT.store(parent, Relaxed);
     if worker {
         for sig in [SIGINT, SIGTERM] {
@@ -96,9 +82,6 @@ pub fn adopt(beat: &Beat, parent: sys::Pid, worker: bool) -> std::io::Result<()>
     }
     armed
 }
-
-/// Exit code of a worker or perform child that found its parent already gone.
-pub const EXIT_ORPHANED: i32 = 70;
 
 /// What `setup` left for the signals a forking worker takes back, to hand to its performs.
 #[derive(Clone, Copy, Debug)]

@@ -6,12 +6,9 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sisyphus::Strategy;
+use sisyphus::{BoxError, Context, Job, MAX_WORKERS, Master, Signal, Strategy};
 
-use crate::{duration, sys};
-
-/// The most workers the library takes.
-const MAX_WORKERS: usize = 4096;
+use crate::duration;
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq)]
@@ -40,6 +37,8 @@ pub struct Options {
     pub log_file: Option<PathBuf>,
     pub prefix: bool,
     pub stop_signal: Option<i32>,
+    /// What workers call themselves (`NAME-wN`).
+    pub name: Option<String>,
     /// -1 quiet, 0 normal, 1 verbose.
     pub verbosity: i8,
     /// COMMAND and its arguments.
@@ -65,6 +64,7 @@ impl Default for Options {
             log_file: None,
             prefix: false,
             stop_signal: None,
+            name: None,
             verbosity: 0,
             command: Vec::new(),
         }
@@ -153,6 +153,7 @@ fn takes_value(name: &str) -> bool {
             | "pidfile"
             | "log-file"
             | "stop-signal"
+            | "name"
     )
 }
 
@@ -210,16 +211,17 @@ fn set(o: &mut Options, name: &str, value: OsString) -> Result<(), String> {
         "pidfile" => o.pidfile = Some(value.into()),
         "log-file" => o.log_file = Some(value.into()),
         "stop-signal" => {
-            let sig = sys::signal_number(text()?).ok_or_else(|| format!("--stop-signal: unknown signal {value:?}"))?;
-            let name = sys::signal_name(sig);
-            if [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU].contains(&sig) {
-                return Err(format!("--stop-signal {name} would suspend runs, not end them"));
-            }
-            if sig == libc::SIGURG {
-                return Err("--stop-signal URG is sisyphus's own, to wake workers".into());
-            }
-            o.stop_signal = Some(sig);
+            let text = text()?;
+            let sig = match text.parse() {
+                Ok(n) if text.bytes().all(|b| b.is_ascii_digit()) => Signal::from_raw(n),
+                _ => Signal::from_name(text),
+            };
+            let sig = sig.ok_or_else(|| format!("--stop-signal: unknown signal {value:?}"))?;
+            // The library's limits, whichever strategy passes the signal on.
+            library_check(Master::new(Nothing).stop_signal(sig))?;
+            o.stop_signal = Some(sig.as_raw());
         }
+        "name" => o.name = Some(text()?.to_string()),
         _ => unreachable!("takes_value lists only these"),
     }
     Ok(())
@@ -236,12 +238,42 @@ fn number(name: &str, text: &str, min: u64, max: u64) -> Result<u64, String> {
     }
 }
 
-/// What the options say together.
+/// What the options say together, checked as the library checks its settings.
 fn check(o: &Options) -> Result<(), String> {
-    if (o.spread || o.align) && o.interval.is_none() {
-        return Err("--spread and --align need an --interval".into());
+    library_check(crate::configure(Master::new(Nothing), o))
+}
+
+/// A job that does nothing, for checking settings with the library before anything runs.
+struct Nothing;
+
+impl Job for Nothing {
+    fn perform(&mut self, _: &Context) -> Result<(), BoxError> {
+        Ok(())
     }
-    Ok(())
+}
+
+fn library_check(master: Master<Nothing>) -> Result<(), String> {
+    master.validate().map_err(|e| match e {
+        sisyphus::Error::Config(why) => flag_names(&why),
+        other => other.to_string(),
+    })
+}
+
+/// The library's words for its settings, as this command's options.
+pub fn flag_names(text: &str) -> String {
+    let names = [
+        ("perform_timeout", "--perform-timeout"),
+        ("setup_timeout", "--setup-timeout"),
+        ("stop_timeout", "--stop-timeout"),
+        ("max_restarts", "--max-restarts"),
+        ("max_performs", "--max-performs"),
+        ("interval", "--interval"),
+        ("stop_signal", "--stop-signal"),
+        ("spread_starts", "--spread"),
+        ("align_to_clock", "--align"),
+        ("name \"", "--name \""),
+    ];
+    names.iter().fold(text.to_string(), |t, (from, to)| t.replace(from, to))
 }
 
 #[cfg(test)]

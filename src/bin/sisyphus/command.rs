@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sisyphus::{BoxError, Context, Job, Strategy};
+use sisyphus::{BoxError, Context, Job, Signal, Strategy};
 
 use crate::relay;
 use crate::sys::{self, Mask};
@@ -217,7 +217,10 @@ fn describe(status: ExitStatus) -> Option<String> {
     match (status.code(), status.signal()) {
         (Some(0), _) => None,
         (Some(code), _) => Some(format!("exited with code {code}")),
-        (None, Some(sig)) => Some(format!("was killed by signal {}", sys::signal_name(sig))),
+        (None, Some(sig)) => {
+            let name = Signal::from_raw(sig).map_or_else(|| sig.to_string(), |s| s.to_string());
+            Some(format!("was killed by signal {name}"))
+        }
         _ => Some(format!("ended: {status}")),
     }
 }

@@ -14,8 +14,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use args::{Options, Parsed};
-use sisyphus::{Error, FileLogger, Level, Master, StderrLogger};
+use args::{Options, Parsed, flag_names};
+use sisyphus::{Error, FileLogger, Job, Level, Master, Signal, StderrLogger};
 
 /// Bad input: nothing was started.
 const EXIT_USAGE: u8 = 2;
@@ -47,6 +47,7 @@ at -- or at COMMAND.
       --log-file PATH      log there (reopened on USR1) instead of stderr
       --prefix             prefix each line COMMAND prints with [wN]
       --stop-signal SIG    send SIG to running COMMANDs on a stop or HUP
+      --name NAME          workers call themselves NAME-wN in ps (sisyphus)
   -q, --quiet              log warnings and errors only
   -v, --verbose            log debug lines too
   -h, --help               show this help;  -V, --version  show the version
@@ -131,19 +132,6 @@ fn usage_exit(why: &str, code: u8) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// The library's words for its settings, as this command's options.
-fn flag_names(text: &str) -> String {
-    let names = [
-        ("perform_timeout", "--perform-timeout"),
-        ("setup_timeout", "--setup-timeout"),
-        ("stop_timeout", "--stop-timeout"),
-        ("max_restarts", "--max-restarts"),
-        ("max_performs", "--max-performs"),
-        ("interval", "--interval"),
-    ];
-    names.iter().fold(text.to_string(), |t, (from, to)| t.replace(from, to))
-}
-
 fn level(o: &Options) -> Level {
     match o.verbosity {
         ..0 => Level::Warn,
@@ -154,9 +142,9 @@ fn level(o: &Options) -> Level {
 
 fn master(o: Options, path: PathBuf, mask: sys::Mask) -> Master<command::Run> {
     let run = command::Run {
-        command: o.command,
+        command: o.command.clone(),
         path,
-        setup: o.setup,
+        setup: o.setup.clone(),
         workers: o.workers,
         strategy: o.strategy,
         prefix: o.prefix,
@@ -167,8 +155,13 @@ fn master(o: Options, path: PathBuf, mask: sys::Mask) -> Master<command::Run> {
         to_default: Vec::new(),
         exec: None,
     };
-    let mut m = Master::new(run).workers(o.workers).strategy(o.strategy);
-    let set = |m: Master<command::Run>, d: Option<_>, f: fn(Master<command::Run>, _) -> Master<command::Run>| match d {
+    configure(Master::new(run), &o)
+}
+
+/// The library's settings for `o`: for the master that runs, and to check the options with.
+pub fn configure<J: Job>(m: Master<J>, o: &Options) -> Master<J> {
+    let mut m = m.workers(o.workers).strategy(o.strategy);
+    let set = |m: Master<J>, d: Option<_>, f: fn(Master<J>, _) -> Master<J>| match d {
         Some(d) => f(m, d),
         None => m,
     };
@@ -190,10 +183,14 @@ fn master(o: Options, path: PathBuf, mask: sys::Mask) -> Master<command::Run> {
     }
     // To a perform child that is COMMAND; a worker or `--prefix` relay that starts COMMAND
     // passes it on itself.
-    if let Some(sig) = o.stop_signal.filter(|_| o.strategy == sisyphus::Strategy::Forking && !o.prefix) {
+    let stop_signal = o.stop_signal.and_then(Signal::from_raw);
+    if let Some(sig) = stop_signal.filter(|_| o.strategy == sisyphus::Strategy::Forking && !o.prefix) {
         m = m.stop_signal(sig);
     }
-    if let Some(path) = o.pidfile {
+    if let Some(name) = &o.name {
+        m = m.name(name.clone());
+    }
+    if let Some(path) = &o.pidfile {
         m = m.pidfile(path);
     }
     if o.daemonize {

@@ -1,42 +1,9 @@
-//! Every libc call of the command: signal names, the signal mask it was started with, what a
+//! Every libc call of the command: the signal mask it was started with, what a
 //! COMMAND gets between fork and exec, and `poll` for `--prefix`.
 
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::RawFd;
-
-/// The signals a user may name, as `kill -l` names them.
-const SIGNALS: [(i32, &str); 29] = [
-    (libc::SIGHUP, "HUP"),
-    (libc::SIGINT, "INT"),
-    (libc::SIGQUIT, "QUIT"),
-    (libc::SIGILL, "ILL"),
-    (libc::SIGTRAP, "TRAP"),
-    (libc::SIGABRT, "ABRT"),
-    (libc::SIGBUS, "BUS"),
-    (libc::SIGFPE, "FPE"),
-    (libc::SIGKILL, "KILL"),
-    (libc::SIGUSR1, "USR1"),
-    (libc::SIGSEGV, "SEGV"),
-    (libc::SIGUSR2, "USR2"),
-    (libc::SIGPIPE, "PIPE"),
-    (libc::SIGALRM, "ALRM"),
-    (libc::SIGTERM, "TERM"),
-    (libc::SIGCHLD, "CHLD"),
-    (libc::SIGCONT, "CONT"),
-    (libc::SIGSTOP, "STOP"),
-    (libc::SIGTSTP, "TSTP"),
-    (libc::SIGTTIN, "TTIN"),
-    (libc::SIGTTOU, "TTOU"),
-    (libc::SIGURG, "URG"),
-    (libc::SIGXCPU, "XCPU"),
-    (libc::SIGXFSZ, "XFSZ"),
-    (libc::SIGVTALRM, "VTALRM"),
-    (libc::SIGPROF, "PROF"),
-    (libc::SIGWINCH, "WINCH"),
-    (libc::SIGIO, "IO"),
-    (libc::SIGSYS, "SYS"),
-];
 
 /// The most that one `write` to `fd` puts out whole, never mixed with other writers' bytes: a
 /// pipe or a socket takes PIPE_BUF bytes so (4 KiB on Linux); a file or a terminal, any amount.
@@ -49,21 +16,6 @@ pub fn whole_write(fd: RawFd) -> usize {
         libc::S_IFREG | libc::S_IFCHR if ok => usize::MAX,
         _ => libc::PIPE_BUF,
     }
-}
-
-/// A signal by name (`TERM`, `SIGTERM`, `term`) or number (`15`).
-pub fn signal_number(text: &str) -> Option<i32> {
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return text.parse::<i32>().ok().filter(|n| (1..32).contains(n));
-    }
-    let upper = text.to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    SIGNALS.iter().find(|(_, n)| *n == name).map(|&(sig, _)| sig)
-}
-
-/// A signal's name without `SIG`, or its number.
-pub fn signal_name(sig: i32) -> String {
-    SIGNALS.iter().find(|(s, _)| *s == sig).map_or_else(|| sig.to_string(), |(_, n)| n.to_string())
 }
 
 /// Ends the process by `sig` with its default action, as the COMMAND it relayed did, but

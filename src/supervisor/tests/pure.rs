@@ -2,7 +2,9 @@
 
 use super::*;
 use crate::Error;
-use crate::supervisor::slot::{RestartWindow, Slot, doubling};
+use crate::Signal;
+use crate::pace::{BACKOFF_MAX, doubling, restart_delay};
+use crate::supervisor::slot::{Life, RestartWindow, Slot};
 use crate::supervisor::timeouts::{Overrun, check_timeout, overslept};
 
 #[test]
@@ -37,12 +39,12 @@ fn the_restart_window_trips_on_more_than_max_within_it() {
 #[test]
 fn check_timeout_cases() {
     let (setup, perform) = (Some(ms(1000)), Some(ms(2000)));
-    let slot = Slot { pid: Some(100), started: at(0), ..Slot::default() };
+    let slot = Slot { life: Life::Running(100), started: at(0), ..Slot::default() };
     let beat =
         |ready, started: Option<u64>| Heartbeat { ready, perform_started: started.map(at), ..Default::default() };
     let check = |s: &Slot, b, now| check_timeout(s, b, setup, perform, at(now), at(0));
     assert_eq!(check(&Slot::default(), beat(false, None), 5000), (None, None));
-    let gone = Slot { killed: Some(Kill::SetupTimeout), ..slot.clone() };
+    let gone = Slot { life: Life::Killed(100, Kill::SetupTimeout, false), ..slot.clone() };
     assert_eq!(check(&gone, beat(false, None), 5000), (None, None));
     assert_eq!(check(&slot, beat(false, None), 999), (None, Some(at(1000))));
     assert_eq!(check(&slot, beat(false, None), 1000), (Some(Overrun::Setup { elapsed: ms(1000) }), None));
@@ -84,10 +86,16 @@ fn validate_rejects_what_cannot_work() {
     assert_eq!(window, "max_restarts window of 1ms is shorter than the minimum of 10ms");
     let cut = why(Config { perform_timeout: Some(ms(5001)), ..cfg(1) });
     assert!(cut.starts_with("perform_timeout (5.001s) is longer than stop_timeout (5s)"), "{cut}");
-    let stop = |sig| why(Config { stop_signal: Some(sig), ..cfg(1) });
-    assert_eq!(stop(libc::SIGTSTP), "stop_signal(20) would suspend the perform, not end it");
-    assert_eq!(stop(libc::SIGURG), "stop_signal(23): SIGURG is the crate's own, to wake workers");
-    assert!(ok(Config { stop_signal: Some(libc::SIGWINCH), ..cfg(1) }), "apache's graceful stop");
+    let stop = |sig| why(Config { stop_signal: Signal::from_raw(sig), ..cfg(1) });
+    assert_eq!(stop(libc::SIGTSTP), "stop_signal TSTP would suspend the perform, not end it");
+    assert_eq!(stop(libc::SIGURG), "stop_signal URG is sisyphus's own, to wake workers");
+    assert!(ok(Config { stop_signal: Some(Signal::WINCH), ..cfg(1) }), "apache's graceful stop");
+    let simple = why(Config { stop_signal: Some(Signal::TERM), strategy: Strategy::Simple, ..cfg(1) });
+    assert!(simple.starts_with("stop_signal TERM with the simple strategy: "), "{simple}");
+    for bad in ["", "a/b", "tab\there"] {
+        let named = why(Config { name: bad.into(), ..cfg(1) });
+        assert!(named.starts_with("name ") && named.ends_with("without control characters or '/'"), "{named}");
+    }
 }
 
 #[test]

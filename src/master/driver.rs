@@ -5,12 +5,16 @@ use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
-use crate::beat::{Beats, WAKE};
-use crate::master::Service;
-use crate::supervisor::{Config, Event, ForkError, Heartbeat, Notice, Signals, Supervisor, World, recycle_limit};
+use super::Service;
+use crate::config::Config;
+use crate::error::ForkError;
+use crate::job::Job;
+use crate::log::{Level, Logger};
+use crate::pace::recycle_limit;
+use crate::supervisor::{Notice, Signals, Supervisor, World, say};
 use crate::sys::{self, Action, Exit, Exited, MasterSignals, Pending, Pid, SigSet};
+use crate::table::{Beats, Heartbeat, WAKE};
 use crate::worker::{self, Spec};
-use crate::{Job, Logger};
 
 /// The signals the master counts while it supervises. A worker sends `WAKE` when its `setup`
 /// is done, so that the master need not poll for readiness.
@@ -65,25 +69,10 @@ impl<J: Job> Driver<'_, J> {
     }
 }
 
-/// Whether the process has other threads; waits up to 20 ms for a thread that was just joined
-/// to be gone. Fails closed: a count that cannot be read refuses the fork.
-pub fn other_threads() -> Result<(), ForkError> {
-    let mut tries = 0;
-    loop {
-        match sys::thread_count() {
-            Ok(n) if n <= 1 => return Ok(()),
-            Ok(n) if tries == 20 => return Err(ForkError::Threads(n)),
-            Ok(_) => sys::sleep(Duration::from_millis(1)),
-            Err(e) => return Err(ForkError::ThreadsUnknown(e)),
-        }
-        tries += 1;
-    }
-}
-
 impl<J: Job> World for Driver<'_, J> {
     fn fork(&mut self, slot: usize) -> Result<Pid, ForkError> {
         if !self.config.allow_threads {
-            other_threads()?;
+            ForkError::unless_single_threaded()?;
         }
         let beat = self.beats.get(slot);
         // A slot worked before in this run keeps its schedule; one of an earlier run does not.
@@ -95,21 +84,17 @@ impl<J: Job> World for Driver<'_, J> {
         let spec = Spec {
             slot,
             master: self.master,
-            strategy: self.config.strategy,
-            timed: self.config.perform_timeout.is_some(),
-            allow_threads: self.config.allow_threads,
-            pacing: self.config.pacing,
+            config: self.config,
+            max_performs: self.config.max_performs.map(|n| recycle_limit(n, sys::now().as_nanos() as u64)),
             workers: self.config.workers.max(slot + 1),
             tell_master: self.signals.is_some(),
-            stop_signal: self.config.stop_signal,
             follow_log: self.follows_log(),
-            max_performs: self.config.max_performs.map(|n| recycle_limit(n, sys::now().as_nanos() as u64)),
             beat,
             logger: self.logger,
             mask,
         };
         let (job, signals) = (&*self.job as *const J, self.signals);
-        // SAFETY: `fork_leader` needs a single-threaded process: `other_threads` just checked
+        // SAFETY: `fork_leader` needs a single-threaded process: `unless_single_threaded` just checked
         // it, or the user waived the check with the unsafe `allow_threads`, taking on its
         // contract. In the child, `ptr::read` makes the worker the job's one owner: the
         // child's copy of this master is never used or dropped again, since the child never
@@ -177,8 +162,8 @@ impl<J: Job> World for Driver<'_, J> {
         sys::collect(pid).unwrap_or(Exit::Vanished)
     }
 
-    fn log(&mut self, event: &Event<'_>) {
-        log(self.logger, event);
+    fn log(&mut self, level: Level, args: std::fmt::Arguments<'_>) {
+        log(self.logger, level, args);
     }
 
     fn notify(&mut self, notice: &Notice) {
@@ -188,9 +173,9 @@ impl<J: Job> World for Driver<'_, J> {
     }
 }
 
-/// Logs `event`; a logger that panics loses the line, and nothing else.
-pub fn log(logger: &dyn Logger, event: &Event<'_>) {
-    let _ = catch_unwind(AssertUnwindSafe(|| logger.log(event.level(), format_args!("{event}"))));
+/// Logs one line; a logger that panics loses the line, and nothing else.
+pub fn log(logger: &dyn Logger, level: Level, args: std::fmt::Arguments<'_>) {
+    let _ = catch_unwind(AssertUnwindSafe(|| logger.log(level, args)));
 }
 
 fn counted(p: Pending) -> Signals {
@@ -219,7 +204,7 @@ pub fn supervise<J: Job>(sup: &mut Supervisor, world: &mut Driver<'_, J>, signal
         }
         if let Err(error) = signals.wait(deadline.map(|d| d.saturating_sub(sys::now()))) {
             // poll on one pipe cannot really fail; don't spin if it does.
-            world.log(&Event::WaitFailed { error: &error });
+            say!(world, Error, "waitid failed: {error}");
             sys::sleep(Duration::from_millis(100));
         }
     }

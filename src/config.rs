@@ -2,40 +2,20 @@
 
 use std::time::Duration;
 
-use super::pace::Pacing;
 use crate::Error;
+use crate::pace::{PERFORM_BACKOFF_BASE, PERFORM_BACKOFF_MAX, Pacing};
+use crate::signal::Signal;
 use crate::sys::{SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG};
 
-/// The largest pool: the size of the shared heartbeat table, and far past what a machine's
-/// process limit usually allows.
+/// The most workers a master runs ([`Master::workers`](crate::Master::workers), TTIN): the size
+/// of the table the master shares with them, and far past what a machine's process limit
+/// usually allows.
 pub const MAX_WORKERS: usize = 4096;
-/// The first backoff after a failed start; it doubles with each further quick failure.
-pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
-/// The longest backoff.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// A worker that came up and lived this long ends its slot's failure streak.
-pub const HEALTHY_UPTIME: Duration = Duration::from_secs(10);
 /// The shortest timeout accepted: below it, scheduling noise decides, not the job.
 pub const MIN_TIMEOUT: Duration = Duration::from_millis(10);
 /// The longest timeout accepted: a year is "never" for a worker loop, and keeps every
 /// deadline sum far from overflow.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 86_400);
-/// Waking this late past a deadline means the master was suspended, not slow.
-pub const OVERSLEEP: Duration = Duration::from_secs(1);
-/// How long to wait before asking a worker again to kill an overdue perform child.
-pub const TIMEOUT_RETRY: Duration = Duration::from_secs(1);
-/// How long a worker told to end at once may take before its process group is SIGKILLed
-/// from outside. A worker that is not wedged ends within milliseconds.
-pub const FORCE_GRACE: Duration = Duration::from_secs(1);
-/// The first wait after a failed perform; it doubles with each further failure in a row.
-pub const PERFORM_BACKOFF_BASE: Duration = Duration::from_millis(100);
-/// The longest wait after failed performs.
-pub const PERFORM_BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// A worker's `max_performs` limit is drawn between n and n + n / `RECYCLE_SPREAD`, so that
-/// workers started together do not all recycle at once.
-pub const RECYCLE_SPREAD: u64 = 4;
-/// How many workers the master forks between two looks at its signals.
-pub const FORK_BATCH: usize = 32;
 
 /// How performs run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -65,7 +45,9 @@ pub struct Config {
     /// launcher must learn the truth); otherwise it is retried with backoff.
     pub must_come_up: bool,
     /// Sent to a forking worker's running perform child's group when a graceful stop reaches it.
-    pub stop_signal: Option<i32>,
+    pub stop_signal: Option<Signal>,
+    /// What workers and perform children call themselves: `NAME-wN`, `NAME-pN`.
+    pub name: String,
 }
 
 impl Default for Config {
@@ -82,6 +64,7 @@ impl Default for Config {
             max_performs: None,
             must_come_up: false,
             stop_signal: None,
+            name: "sisyphus".into(),
         }
     }
 }
@@ -107,14 +90,23 @@ impl Config {
         if (self.pacing.spread || self.pacing.align) && self.pacing.interval.is_none() {
             return bad("spread_starts and align_to_clock need an interval".into());
         }
-        if let Some(sig) = self.stop_signal.filter(|s| !(1..32).contains(s)) {
-            return bad(format!("stop_signal({sig}) is not a signal number (1 to 31)"));
+        if let Some(sig) = self.stop_signal {
+            let raw = sig.as_raw();
+            if self.strategy == Strategy::Simple {
+                return bad(format!(
+                    "stop_signal {sig} with the simple strategy: a simple perform runs in the worker \
+                     itself, where Context::stop_requested tells it of a stop"
+                ));
+            }
+            if [SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU].contains(&raw) {
+                return bad(format!("stop_signal {sig} would suspend the perform, not end it"));
+            }
+            if raw == SIGURG {
+                return bad("stop_signal URG is sisyphus's own, to wake workers".into());
+            }
         }
-        if let Some(sig) = self.stop_signal.filter(|s| [SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU].contains(s)) {
-            return bad(format!("stop_signal({sig}) would suspend the perform, not end it"));
-        }
-        if self.stop_signal == Some(SIGURG) {
-            return bad(format!("stop_signal({SIGURG}): SIGURG is the crate's own, to wake workers"));
+        if self.name.is_empty() || self.name.chars().any(|c| c.is_control() || c == '/') {
+            return bad(format!("name {:?} must be non-empty, without control characters or '/'", self.name));
         }
         if self.max_performs == Some(0) {
             return bad("max_performs(0): a worker must be allowed at least one perform".into());

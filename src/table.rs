@@ -2,12 +2,24 @@
 //! (and their perform children), and the protocol over it. The worker writes what only it
 //! knows (setup finished, a perform started, why setup failed); the master writes its
 //! requests (stop, end now, kill that perform) and wakes a waiting worker with [`WAKE`].
+//! Also the exit codes by which workers and perform children tell the master how they ended.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst,
+};
 use std::time::Duration;
 
-use crate::supervisor::Heartbeat;
-use crate::sys::{self, Shared, Zeroed};
+use crate::sys::{self, Pid, Shared, Zeroed};
+
+/// Exit code of a worker or perform child that panicked (Rust's own).
+pub const EXIT_PANIC: i32 = 101;
+/// Exit code of a worker whose `setup` returned `Err` (or left threads a forking worker
+/// cannot live with).
+pub const EXIT_SETUP_FAILED: i32 = 3;
+/// Exit code of a perform child whose `perform` returned `Err`.
+pub const EXIT_PERFORM_FAILED: i32 = 1;
+/// Exit code of a worker or perform child that found its parent already gone.
+pub const EXIT_ORPHANED: i32 = 70;
 
 /// The signal a master sends a worker to wake it from a wait, and the signal workers and
 /// perform children get when their parent dies. SIGURG, because its default action is to do
@@ -17,6 +29,22 @@ pub const WAKE: i32 = sys::SIGURG;
 
 /// Room for why `setup` failed.
 const NOTE_LEN: usize = 200;
+
+/// A worker's heartbeat, as read from shared memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// `setup` returned `Ok`.
+    pub ready: bool,
+    /// The worker ran its `max_performs` and ends to be replaced at once.
+    pub recycled: bool,
+    /// Its performs that started late against the interval's schedule.
+    pub late_starts: u32,
+    /// When the running perform started, if one is running (stamped only with a perform
+    /// timeout).
+    pub perform_started: Option<Duration>,
+    /// The process group of the running perform child (forking strategy), if one runs.
+    pub perform_group: Option<Pid>,
+}
 
 /// One slot's record.
 #[repr(C, align(64))]
@@ -223,4 +251,21 @@ impl Beat {
         }
         self.note_len.store(len as u32, SeqCst);
     }
+}
+
+/// This process's record (a worker's, inherited by its perform children), or null in the
+/// master.
+static OWN: AtomicPtr<Beat> = AtomicPtr::new(std::ptr::null_mut());
+
+/// This process's record, if it is a worker or a perform child.
+pub fn own() -> Option<&'static Beat> {
+    // SAFETY: the pointer is null or points into the shared table, which is mapped for the
+    // whole life of a worker and its perform children (they never unmap it) and whose records
+    // are all atomics.
+    unsafe { OWN.load(Relaxed).as_ref() }
+}
+
+/// In a new worker: `beat` is this process's record (its perform children inherit it).
+pub fn set_own(beat: &Beat) {
+    OWN.store(beat as *const Beat as *mut Beat, Relaxed);
 }
