@@ -13,7 +13,7 @@ use std::io;
 use std::time::Duration;
 
 use super::*;
-use crate::config::{MAX_TIMEOUT, MIN_TIMEOUT, Strategy};
+use crate::config::{MAX_TIMEOUT, MAX_WORKERS, MIN_TIMEOUT, Strategy};
 use crate::log::{Human, Level};
 use crate::sys::{Exit, Exited, Pid};
 
