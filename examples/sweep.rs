@@ -5,7 +5,7 @@
 
 use std::{env, fs, io, path::PathBuf, process, time::Duration, time::SystemTime};
 
-use sisyphus::{BoxError, Context, FileLogger, Job, Master};
+use sisyphus::{BoxError, Context, FileLogger, Job, Level, Master};
 
 const MAX_AGE: Duration = Duration::from_secs(3600);
 const USAGE: &str = "usage: sweep [--pidfile PATH] [--log-file PATH] [--daemonize]";
@@ -38,12 +38,13 @@ impl Job for Sweep {
                 // Another worker, or another replica on a shared volume, was first.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => {
-                    eprintln!("sweep: cannot remove {}: {e}", path.display());
+                    ctx.log(Level::Warn, format_args!("cannot remove {}: {e}", path.display()));
                     failed += 1;
                 }
             }
         }
-        println!("worker {} swept {}: {removed} removed, {kept} kept", ctx.worker(), self.dir.display());
+        let (worker, dir) = (ctx.worker(), self.dir.display());
+        ctx.log(Level::Info, format_args!("worker {worker} swept {dir}: {removed} removed, {kept} kept"));
         if let Some(heartbeat) = &self.heartbeat {
             let secs = now.duration_since(SystemTime::UNIX_EPOCH)?.as_secs();
             fs::write(heartbeat, format!("{secs}\n"))?;
@@ -67,6 +68,7 @@ fn run() -> Result<(), BoxError> {
     };
     let heartbeat = env::var_os("SWEEP_HEARTBEAT").filter(|p| !p.is_empty()).map(PathBuf::from);
     let mut master = Master::new(Sweep { dir, heartbeat })
+        .name("sweep")
         .workers(workers)
         .interval(Duration::from_secs(30))
         .spread_starts()

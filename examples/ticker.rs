@@ -6,19 +6,19 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sisyphus::{BoxError, Context, Job, Master, Strategy};
+use sisyphus::{BoxError, Context, Job, Level, Master, Strategy};
 
 struct Ticker;
 
 impl Job for Ticker {
     fn setup(&mut self, ctx: &Context) -> Result<(), BoxError> {
-        println!("worker {} ready in pid {}", ctx.worker(), std::process::id());
+        ctx.log(Level::Info, format_args!("worker {} of {} ready", ctx.worker(), ctx.workers()));
         Ok(())
     }
 
     fn perform(&mut self, ctx: &Context) -> Result<(), BoxError> {
         let secs = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-        println!("worker {} tick {} at {secs} (pid {})", ctx.worker(), ctx.iteration(), std::process::id());
+        ctx.log(Level::Info, format_args!("worker {} tick {} at {secs}", ctx.worker(), ctx.iteration()));
         // Sleep in small steps so a stop request ends the wait early.
         for _ in 0..10 {
             if ctx.stop_requested() {
@@ -35,7 +35,7 @@ fn main() {
         Some("simple") => Strategy::Simple,
         _ => Strategy::Forking,
     };
-    match Master::new(Ticker).workers(2).strategy(strategy).run() {
+    match Master::new(Ticker).name("ticker").workers(2).strategy(strategy).run() {
         Ok(shutdown) => println!("stopped ({} killed)", shutdown.killed),
         Err(e) => {
             eprintln!("ticker: {e}");

@@ -187,6 +187,16 @@ pub(crate) fn job_log(level: Level, args: fmt::Arguments<'_>) {
     }
 }
 
+/// Reopens `logger` (a panic in it is caught), and with `stdio` points stdout and stderr at
+/// its file again: a daemon's, whose output goes beside its log. Its own failure is logged by
+/// the logger's reopen.
+pub(crate) fn reopen(logger: &dyn Logger, stdio: bool) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| logger.reopen()));
+    if let Some(path) = logger.file().filter(|_| stdio) {
+        let _ = sys::reopen_output(path);
+    }
+}
+
 /// Drops every event.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NullLogger;

@@ -135,13 +135,7 @@ impl<J: Job> World for Driver<'_, J> {
     }
 
     fn reopen_log(&mut self) {
-        let _ = catch_unwind(AssertUnwindSafe(|| self.logger.reopen()));
-        if self.follows_log()
-            && let Some(path) = self.logger.file()
-        {
-            // Its own failure was logged by the logger's reopen.
-            let _ = sys::reopen_output(path);
-        }
+        crate::log::reopen(self.logger, self.follows_log());
     }
 
     fn ask_to_reopen(&mut self, slot: usize, pid: Pid) {

@@ -124,20 +124,16 @@ pub fn run<J: Job>(mut job: J, w: &Spec<'_>) -> ! {
 }
 
 fn setup<J: Job>(job: &mut J, w: &Spec<'_>) {
-    match catch_unwind(AssertUnwindSafe(|| job.setup(&w.context(0)))) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            let text = e.to_string();
-            w.beat.write_note(&text);
-            w.log(Level::Warn, format_args!("worker {}: setup failed: {text}", w.slot));
-            sys::exit(EXIT_SETUP_FAILED)
-        }
-        Err(p) => {
-            let text = panic_message(&*p);
-            w.beat.write_note(&format!("setup panicked: {text}"));
-            w.log(Level::Error, format_args!("worker {}: setup panicked: {text}", w.slot));
-            sys::exit(EXIT_PANIC)
-        }
+    let (level, note, code) = match catch_unwind(AssertUnwindSafe(|| job.setup(&w.context(0)))) {
+        Ok(Ok(())) => (None, String::new(), 0),
+        Ok(Err(e)) => (Some(Level::Warn), e.to_string(), EXIT_SETUP_FAILED),
+        Err(p) => (Some(Level::Error), format!("setup panicked: {}", panic_message(&*p)), EXIT_PANIC),
+    };
+    if let Some(level) = level {
+        w.beat.write_note(&note);
+        let what = if code == EXIT_PANIC { "" } else { "setup failed: " };
+        w.log(level, format_args!("worker {}: {what}{note}", w.slot));
+        sys::exit(code)
     }
     if w.config.strategy == Strategy::Forking && !w.config.allow_threads {
         refuse_threads(w);
@@ -224,10 +220,7 @@ impl Worker<'_, '_> {
         let mut iteration = 0;
         while self.go_on() {
             if self.w.beat.reopen_requested() && self.w.beat.take_reopen() {
-                let _ = catch_unwind(AssertUnwindSafe(|| self.w.logger.reopen()));
-                if let Some(path) = self.w.logger.file().filter(|_| self.w.follow_log) {
-                    let _ = sys::reopen_output(path);
-                }
+                crate::log::reopen(self.w.logger, self.w.follow_log);
             }
             if self.w.max_performs.is_some_and(|n| iteration >= n) {
                 self.w.beat.set_recycled();
