@@ -6,10 +6,10 @@ mod file;
 mod line;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::sys::{self, WriteOutcome};
+use crate::sys::{self, DROPPED_LINES, WriteOutcome};
 #[cfg(feature = "log")]
 pub use facade::LogFacade;
 pub use file::FileLogger;
@@ -92,13 +92,9 @@ impl<F: Fn(Level, fmt::Arguments<'_>)> Logger for F {
     }
 }
 
-/// Lines this process could not write because its output was blocked, not yet reported.
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-
-/// In a freshly forked process: the lines the parent dropped are the parent's to report.
-pub(crate) fn forget_dropped() {
-    DROPPED.store(0, Relaxed);
-}
+/// Does nothing: every forked process already starts with no dropped lines to report
+/// (`sys::globals::reset_in_child`). Kept until its caller in the worker goes.
+pub(crate) fn forget_dropped() {}
 
 /// Writes each event as one line to standard error with a single `write(2)`, so lines from
 /// many processes never interleave: `2026-11-28T09:15:02.123Z 4711 INFO worker 0 started`.
@@ -141,22 +137,22 @@ impl Logger for StderrLogger {
 pub(crate) fn write_line(fd: i32, level: Level, args: fmt::Arguments<'_>) {
     let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
     let pid = sys::getpid();
-    let dropped = DROPPED.load(Relaxed);
+    let dropped = DROPPED_LINES.load(Relaxed);
     if dropped > 0 {
         let notice = format_args!("{dropped} log lines dropped: the output was not being read");
         match sys::write_nowait(fd, Line::new(unix_ms, pid, Level::Warn, notice).as_bytes()) {
             WriteOutcome::Written => {
-                DROPPED.fetch_sub(dropped, Relaxed);
+                DROPPED_LINES.fetch_sub(dropped, Relaxed);
             }
             WriteOutcome::Dropped => {
-                DROPPED.fetch_add(1, Relaxed);
+                DROPPED_LINES.fetch_add(1, Relaxed);
                 return;
             }
             WriteOutcome::Failed => return,
         }
     }
     if sys::write_nowait(fd, Line::new(unix_ms, pid, level, args).as_bytes()) == WriteOutcome::Dropped {
-        DROPPED.fetch_add(1, Relaxed);
+        DROPPED_LINES.fetch_add(1, Relaxed);
     }
 }
 
