@@ -91,18 +91,17 @@ impl Config {
             return bad("spread_starts and align_to_clock need an interval".into());
         }
         if let Some(sig) = self.stop_signal {
-            let raw = sig.as_raw();
-            if self.strategy == Strategy::Simple {
-                return bad(format!(
-                    "stop_signal {sig} with the simple strategy: a simple perform runs in the worker \
-                     itself, where Context::stop_requested tells it of a stop"
-                ));
-            }
-            if [SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU].contains(&raw) {
-                return bad(format!("stop_signal {sig} would suspend the perform, not end it"));
-            }
-            if raw == SIGURG {
-                return bad("stop_signal URG is sisyphus's own, to wake workers".into());
+            let why = match sig.as_raw() {
+                _ if self.strategy == Strategy::Simple => {
+                    "with the simple strategy: a simple perform runs in the worker itself, where \
+                     Context::stop_requested tells it of a stop"
+                }
+                SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => "would suspend the perform, not end it",
+                SIGURG => "is sisyphus's own, to wake workers",
+                _ => "",
+            };
+            if !why.is_empty() {
+                return bad(format!("stop_signal {sig} {why}"));
             }
         }
         if self.name.is_empty() || self.name.chars().any(|c| c.is_control() || c == '/') {

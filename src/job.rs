@@ -185,6 +185,6 @@ impl Context {
     /// early; nothing is signalled to what the perform runs. The loop does not start another
     /// perform once it is set. It reads memory shared with the master: no system call.
     pub fn stop_requested(&self) -> bool {
-        self.stop || table::own().is_some_and(table::Beat::stop_requested)
+        self.stop || table::own_stop_requested()
     }
 }

@@ -4,9 +4,7 @@
 //! requests (stop, end now, kill that perform) and wakes a waiting worker with [`WAKE`].
 //! Also the exit codes by which workers and perform children tell the master how they ended.
 
-use std::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst,
-};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::time::Duration;
 
 use crate::sys::{self, Pid, Shared, Zeroed};
@@ -253,19 +251,30 @@ impl Beat {
     }
 }
 
-/// This process's record (a worker's, inherited by its perform children), or null in the
-/// master.
-static OWN: AtomicPtr<Beat> = AtomicPtr::new(std::ptr::null_mut());
+// This process's own record (a worker's, whose perform children inherit it), through the
+// flags `sys::globals` keeps for the signal handlers. All async-signal-safe.
 
-/// This process's record, if it is a worker or a perform child.
-pub fn own() -> Option<&'static Beat> {
-    // SAFETY: the pointer is null or points into the shared table, which is mapped for the
-    // whole life of a worker and its perform children (they never unmap it) and whose records
-    // are all atomics.
-    unsafe { OWN.load(Relaxed).as_ref() }
+/// In a new worker: `beat` is this process's record.
+pub fn set_own(beat: &Beat) {
+    // SAFETY: `beat` is in the shared table, which a worker and its perform children never
+    // unmap: it stays valid for the rest of the process.
+    unsafe { sys::globals::set_own_flags(&beat.stop, &beat.force) };
 }
 
-/// In a new worker: `beat` is this process's record (its perform children inherit it).
-pub fn set_own(beat: &Beat) {
-    OWN.store(beat as *const Beat as *mut Beat, Relaxed);
+/// Whether this worker (or its perform child) was asked to stop, however it was asked; false
+/// in the master.
+pub fn own_stop_requested() -> bool {
+    sys::globals::own_stop_flag().is_some_and(|stop| stop.load(SeqCst))
+}
+
+/// Whether the master said this worker must end at once; false in the master.
+pub fn own_force_requested() -> bool {
+    sys::globals::own_force_flag().is_some_and(|force| force.load(SeqCst))
+}
+
+/// Records a stop asked of this worker alone (TERM or INT sent to it).
+pub fn own_set_stop() {
+    if let Some(stop) = sys::globals::own_stop_flag() {
+        stop.store(true, SeqCst);
+    }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io;
+use std::os::fd::IntoRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering::AcqRel, Ordering::Acquire};
 
@@ -40,7 +41,7 @@ impl FileLogger {
     /// Opens `path` for appending, creating it if missing, at level [`Level::Info`].
     pub fn new(path: impl AsRef<Path>) -> io::Result<FileLogger> {
         let path = std::path::absolute(path.as_ref())?;
-        let fd = sys::open_append(&path)?;
+        let fd = sys::open_append(&path)?.into_raw_fd();
         Ok(FileLogger { path, fd: AtomicI32::new(fd), level: Level::Info })
     }
 
@@ -69,7 +70,7 @@ impl Logger for FileLogger {
 
     fn reopen(&self) {
         match sys::open_append(&self.path) {
-            Ok(new) => sys::close(self.fd.swap(new, AcqRel)),
+            Ok(new) => sys::close(self.fd.swap(new.into_raw_fd(), AcqRel)),
             Err(e) => self.log(
                 Level::Error,
                 format_args!("cannot reopen log file {}: {e}; still writing to the old file", self.path.display()),

@@ -7,10 +7,10 @@ mod line;
 mod words;
 
 use std::fmt;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::sys::{self, WriteOutcome};
+use crate::sys::{self, DROPPED_LINES, WriteOutcome};
 #[cfg(feature = "log")]
 pub use facade::LogFacade;
 pub use file::FileLogger;
@@ -31,20 +31,14 @@ pub enum Level {
     Debug,
 }
 
-impl Level {
-    fn as_str(self) -> &'static str {
-        match self {
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
             Level::Error => "ERROR",
             Level::Warn => "WARN",
             Level::Info => "INFO",
             Level::Debug => "DEBUG",
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
+        })
     }
 }
 
@@ -94,14 +88,6 @@ impl<F: Fn(Level, fmt::Arguments<'_>)> Logger for F {
     }
 }
 
-/// Lines this process could not write because its output was blocked, not yet reported.
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-
-/// In a freshly forked process: the lines the parent dropped are the parent's to report.
-pub(crate) fn forget_dropped() {
-    DROPPED.store(0, Relaxed);
-}
-
 /// Writes each event as one line to standard error with a single `write(2)`, so lines from
 /// many processes never interleave: `2026-11-28T09:15:02.123Z 4711 INFO worker 0 started`.
 /// Events less serious than its level are dropped; the default level is [`Level::Info`].
@@ -143,42 +129,42 @@ impl Logger for StderrLogger {
 pub(crate) fn write_line(fd: i32, level: Level, args: fmt::Arguments<'_>) {
     let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
     let pid = sys::getpid();
-    let dropped = DROPPED.load(Relaxed);
+    let dropped = DROPPED_LINES.load(Relaxed);
     if dropped > 0 {
         let notice = format_args!("{dropped} log lines dropped: the output was not being read");
         match sys::write_nowait(fd, Line::new(unix_ms, pid, Level::Warn, notice).as_bytes()) {
             WriteOutcome::Written => {
-                DROPPED.fetch_sub(dropped, Relaxed);
+                DROPPED_LINES.fetch_sub(dropped, Relaxed);
             }
             WriteOutcome::Dropped => {
-                DROPPED.fetch_add(1, Relaxed);
+                DROPPED_LINES.fetch_add(1, Relaxed);
                 return;
             }
             WriteOutcome::Failed => return,
         }
     }
     if sys::write_nowait(fd, Line::new(unix_ms, pid, level, args).as_bytes()) == WriteOutcome::Dropped {
-        DROPPED.fetch_add(1, Relaxed);
+        DROPPED_LINES.fetch_add(1, Relaxed);
     }
 }
 
-/// The worker's logger, for `Context::log`: the address of the `&dyn Logger` a worker holds
-/// for its whole life (it never returns), or null outside a worker.
-static JOB_LOGGER: AtomicPtr<&'static dyn Logger> = AtomicPtr::new(std::ptr::null_mut());
-
-/// In a new worker: `logger` takes the job's lines. It must stay where it is for the rest of
-/// the process's life, its perform children's included.
-pub(crate) fn set_job_logger(logger: &&dyn Logger) {
-    JOB_LOGGER.store(logger as *const &dyn Logger as *mut &'static dyn Logger, Relaxed);
+/// In a new worker: `logger` (the address of the `&dyn Logger` the worker holds) takes the
+/// job's lines, in `JOB_LOGGER`.
+///
+/// # Safety
+/// `*logger` must stay where it is, valid, for the rest of the process's life, its perform
+/// children's included: the worker holding it never returns.
+pub(crate) unsafe fn set_job_logger(logger: &&dyn Logger) {
+    sys::globals::JOB_LOGGER.store(std::ptr::from_ref(logger).cast_mut().cast(), Relaxed);
 }
 
 /// A job's line: through the worker's logger, or to stderr outside a worker. A logger that
 /// panics loses the line; stdio is flushed after it, since a perform child may be forked next.
 pub(crate) fn job_log(level: Level, args: fmt::Arguments<'_>) {
-    // SAFETY: null, or the address `set_job_logger` was given, which stays valid for the
-    // process's life: the worker that holds it never returns, and its perform children are
-    // copies of it.
-    match unsafe { JOB_LOGGER.load(Relaxed).as_ref() } {
+    let logger = sys::globals::JOB_LOGGER.load(Relaxed).cast_const().cast::<&dyn Logger>();
+    // SAFETY: null, or the address of a `&dyn Logger` that `set_job_logger` was given, which
+    // its caller promised stays valid for the process's life.
+    match unsafe { logger.as_ref() } {
         Some(logger) => {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| logger.log(level, args)));
             sys::flush_stdio();

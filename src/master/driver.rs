@@ -18,20 +18,10 @@ use crate::worker::{self, Spec};
 
 /// The signals the master counts while it supervises. A worker sends `WAKE` when its `setup`
 /// is done, so that the master need not poll for readiness.
+#[rustfmt::skip]
 pub const MASTER_SIGNALS: [i32; 13] = [
-    WAKE,
-    sys::SIGINT,
-    sys::SIGTERM,
-    sys::SIGQUIT,
-    sys::SIGTTIN,
-    sys::SIGTTOU,
-    sys::SIGCHLD,
-    sys::SIGHUP,
-    sys::SIGUSR1,
-    sys::SIGUSR2,
-    sys::SIGWINCH,
-    sys::SIGALRM,
-    sys::SIGIO,
+    WAKE, sys::SIGINT, sys::SIGTERM, sys::SIGQUIT, sys::SIGTTIN, sys::SIGTTOU, sys::SIGCHLD, sys::SIGHUP,
+    sys::SIGUSR1, sys::SIGUSR2, sys::SIGWINCH, sys::SIGALRM, sys::SIGIO,
 ];
 
 /// Those of `MASTER_SIGNALS` that mean nothing to the master: logged and ignored, where their
@@ -62,7 +52,14 @@ pub struct Driver<'a, J: Job> {
     pub forked: BTreeSet<usize>,
 }
 
-impl<J: Job> Driver<'_, J> {
+impl<'a, J: Job> Driver<'a, J> {
+    /// A driver with no signal handlers and no service, as the unmonitored API has; `run` adds
+    /// its own.
+    pub fn new(job: &'a mut J, config: &'a Config, logger: &'a dyn Logger, beats: &'a Beats) -> Self {
+        let master = sys::getpid();
+        Driver { job, config, logger, beats, signals: None, master, service: None, forked: BTreeSet::new() }
+    }
+
     /// A daemon's stdout and stderr follow its log file.
     fn follows_log(&self) -> bool {
         self.service.as_ref().is_some_and(|s| s.follow_log)

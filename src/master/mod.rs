@@ -139,16 +139,8 @@ impl<J: Job> Master<J> {
             sup.watchdog(every);
         }
         let beats = self.beats.as_ref().expect("prepared");
-        let mut world = Driver {
-            job: &mut self.job,
-            config: &self.config,
-            logger: &*self.logger,
-            beats,
-            signals: Some(&signals),
-            master: sys::getpid(),
-            service: Some(service),
-            forked: Default::default(),
-        };
+        let mut world = Driver::new(&mut self.job, &self.config, &*self.logger, beats);
+        (world.signals, world.service) = (Some(&signals), Some(service));
         sup.begin(world.master, sys::now(), &mut world);
         driver::supervise(&mut sup, &mut world, &signals);
         drop(signals);
@@ -240,16 +232,7 @@ impl<J: Job> Master<J> {
         if create && self.unmonitored.is_none() {
             self.unmonitored = Some(Supervisor::new(self.config.clone(), false));
         }
-        let world = Driver {
-            job: &mut self.job,
-            config: &self.config,
-            logger: &*self.logger,
-            beats,
-            signals: None,
-            master: sys::getpid(),
-            service: None,
-            forked: Default::default(),
-        };
+        let world = Driver::new(&mut self.job, &self.config, &*self.logger, beats);
         Some((self.unmonitored.as_mut()?, world))
     }
 

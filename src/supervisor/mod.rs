@@ -96,7 +96,7 @@ pub struct Failure {
 }
 
 /// The master's state: its slots, its target, and where a stop stands.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Supervisor {
     cfg: Config,
     /// Supervising (`run`): reap any child, start and restart workers. Otherwise (the
@@ -129,24 +129,7 @@ impl Supervisor {
     /// A supervisor for `cfg`, supervising (`run`) or not (the unmonitored API).
     pub fn new(cfg: Config, supervising: bool) -> Self {
         let window = cfg.max_restarts.filter(|_| supervising).map(|(n, within)| RestartWindow::new(n, within));
-        Supervisor {
-            cfg,
-            supervising,
-            slots: Vec::new(),
-            target: 0,
-            stopping: None,
-            killed: 0,
-            armed_from: Duration::ZERO,
-            planned: None,
-            fork_failures: 0,
-            window,
-            gave_up: false,
-            last_failure: None,
-            fork_error: None,
-            roll: None,
-            late_starts: 0,
-            notices: notify::Notices::default(),
-        }
+        Supervisor { cfg, supervising, window, ..Supervisor::default() }
     }
 
     /// Starts supervising: the configured number of workers is wanted from now on.
@@ -230,6 +213,9 @@ impl Supervisor {
     /// Unmonitored: forks one worker into the lowest free slot.
     pub fn start_one(&mut self, now: Duration, world: &mut impl World) -> Result<Pid, ForkError> {
         let i = self.slots.iter().position(|s| s.pid().is_none()).unwrap_or(self.slots.len());
+        if i == self.slots.len() {
+            self.slots.push(Slot::default());
+        }
         let pid = world.fork(i)?;
         self.started(i, pid, now, world);
         Ok(pid)

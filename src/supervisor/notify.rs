@@ -44,7 +44,8 @@ impl fmt::Display for Notice {
 /// Where the pool stands, for `STATUS=`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Status {
-    pub phase: Phase,
+    /// What the pool is doing: starting, running, rolling restart, stopping.
+    pub phase: &'static str,
     /// Live workers that finished `setup`, and the target.
     pub up: usize,
     pub target: usize,
@@ -56,28 +57,12 @@ pub struct Status {
     pub late_starts: u64,
 }
 
-/// What the pool is doing.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Phase {
-    #[default]
-    Starting,
-    Running,
-    Reloading,
-    Stopping,
-}
-
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let phase = match self.phase {
-            Phase::Starting => "starting",
-            Phase::Running => "running",
-            Phase::Reloading => "rolling restart",
-            Phase::Stopping => "stopping",
-        };
         write!(
             f,
-            "{phase}: {}/{} workers up; {} restarts, {} timeouts, {} late starts",
-            self.up, self.target, self.restarts, self.timeouts, self.late_starts
+            "{}: {}/{} workers up; {} restarts, {} timeouts, {} late starts",
+            self.phase, self.up, self.target, self.restarts, self.timeouts, self.late_starts
         )
     }
 }
@@ -160,13 +145,13 @@ impl Supervisor {
 
     fn status(&self, up: usize, world: &impl World) -> Status {
         let phase = if self.stopping.is_some() {
-            Phase::Stopping
+            "stopping"
         } else if self.roll.is_some() {
-            Phase::Reloading
+            "rolling restart"
         } else if self.notices.ready {
-            Phase::Running
+            "running"
         } else {
-            Phase::Starting
+            "starting"
         };
         let live = self.slots.iter().enumerate().filter(|(_, s)| s.pid().is_some());
         let late_starts = self.late_starts + live.map(|(i, _)| u64::from(world.heartbeat(i).late_starts)).sum::<u64>();

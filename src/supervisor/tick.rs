@@ -88,10 +88,8 @@ impl Supervisor {
         }
     }
 
+    /// Worker `pid` was forked into slot `i` (which exists) at `now`.
     pub(super) fn started(&mut self, i: usize, pid: Pid, now: Duration, world: &mut impl World) {
-        if self.slots.len() <= i {
-            self.slots.resize_with(i + 1, Slot::default);
-        }
         self.slots[i].start(pid, now);
         say!(world, Info, "worker {i} started (pid {pid})");
     }

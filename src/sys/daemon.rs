@@ -2,13 +2,13 @@
 //! which the daemon tells its launcher whether it came up.
 
 use std::io::{self, Read};
-use std::os::fd::{FromRawFd, IntoRawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use libc::c_int;
 
-use super::fd::{close, dup_above_stdio, forget_master_fd, open_append, remember_master_fd};
-use super::{Disposition, check, exit, flush_stdio, set_disposition};
+use super::fd::{MasterFd, dup_above_stdio, open_append};
+use super::{Disposition, check, check_fd, exit, flush_stdio, set_disposition};
 
 /// What the daemon writes when every initial worker is up.
 const READY: &[u8] = b"ready\n";
@@ -16,7 +16,7 @@ const READY: &[u8] = b"ready\n";
 /// The daemon's end of the pipe its launcher waits on. Only the master holds it: it is closed
 /// in every forked worker, so the launcher learns of the master's death at once.
 #[derive(Debug)]
-pub struct ReadyPipe(c_int);
+pub struct ReadyPipe(MasterFd);
 
 impl ReadyPipe {
     /// Tells the launcher the daemon is up: it exits 0.
@@ -32,7 +32,7 @@ impl ReadyPipe {
     fn send(self, bytes: &[u8]) {
         // The launcher may be gone; that must not kill us if SIGPIPE is at its default.
         let old = set_disposition(libc::SIGPIPE, Disposition::Ignore, 0);
-        write_all(self.0, bytes);
+        write_all(self.0.as_raw_fd(), bytes);
         if let Ok(old) = old {
             old.restore(libc::SIGPIPE);
         }
@@ -48,13 +48,6 @@ fn write_all(fd: c_int, mut bytes: &[u8]) {
             _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
             _ => break,
         }
-    }
-}
-
-impl Drop for ReadyPipe {
-    fn drop(&mut self) {
-        forget_master_fd(self.0);
-        close(self.0);
     }
 }
 
@@ -74,19 +67,15 @@ impl Drop for ReadyPipe {
 /// pipe can be made.
 pub unsafe fn daemonize(output: Option<&Path>) -> io::Result<ReadyPipe> {
     let null = open_rw(c"/dev/null")?;
-    let out = match output.map(open_append).transpose() {
-        Ok(out) => out.unwrap_or(null),
-        Err(e) => return Err(closing(e, &[null])),
-    };
-    let (reader, writer) = io::pipe().map_err(|e| closing(e, &[null, out]))?;
-    let read_fd = dup_above_stdio(reader.into_raw_fd()).map_err(|e| closing(e, &[null, out]))?;
-    let write_fd = dup_above_stdio(writer.into_raw_fd()).map_err(|e| closing(e, &[null, out, read_fd]))?;
+    let out = output.map(open_append).transpose()?;
+    let (reader, writer) = io::pipe()?;
+    let reader = dup_above_stdio(reader.into())?;
+    let writer = dup_above_stdio(writer.into())?;
     flush_stdio();
     // SAFETY: the caller guarantees a single-threaded process.
-    match check(unsafe { libc::fork() }) {
-        Err(e) => Err(closing(e, &[null, out, read_fd, write_fd])),
-        Ok(0) => {
-            close(read_fd);
+    match check(unsafe { libc::fork() })? {
+        0 => {
+            drop(reader);
             // SAFETY: setsid and fork in the child; the grandchild carries on, the child ends
             // (writing a static message and exiting are async-signal-safe).
             unsafe {
@@ -94,28 +83,24 @@ pub unsafe fn daemonize(output: Option<&Path>) -> io::Result<ReadyPipe> {
                 match libc::fork() {
                     0 => {}
                     -1 => {
-                        write_all(write_fd, b"daemonizing: the second fork failed");
+                        write_all(writer.as_raw_fd(), b"daemonizing: the second fork failed");
                         libc::_exit(1)
                     }
                     _ => libc::_exit(0),
                 }
             }
             detach(null, out);
-            remember_master_fd(write_fd);
-            Ok(ReadyPipe(write_fd))
+            Ok(ReadyPipe(MasterFd::new(writer)))
         }
-        Ok(child) => {
-            for fd in [null, out, write_fd] {
-                close(fd);
-            }
+        child => {
+            drop((null, out, writer));
             // The child exits at once, leaving the daemon to init (or a subreaper).
             let mut status = 0;
             // SAFETY: waitpid on our own child into a valid int.
             while unsafe { libc::waitpid(child, &mut status, 0) } == -1
                 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
             {}
-            // SAFETY: `read_fd` is the pipe's read end, owned by nothing else.
-            launcher(unsafe { io::PipeReader::from_raw_fd(read_fd) })
+            launcher(reader.into())
         }
     }
 }
@@ -138,35 +123,23 @@ fn launcher(mut pipe: io::PipeReader) -> ! {
     exit(1)
 }
 
-/// In the daemon: the root directory, umask 022, stdio on `null` and `out`.
-fn detach(null: c_int, out: c_int) {
+/// In the daemon: the root directory, umask 022, stdin on `null`, stdout and stderr on `out`
+/// (or `null`).
+fn detach(null: OwnedFd, out: Option<OwnedFd>) {
+    let out = out.as_ref().unwrap_or(&null);
     // SAFETY: chdir to a NUL-terminated path; umask and dup2 on descriptors we own.
     unsafe {
         libc::chdir(c"/".as_ptr());
         libc::umask(0o022);
-        libc::dup2(null, 0);
-        libc::dup2(out, 1);
-        libc::dup2(out, 2);
-    }
-    close(null);
-    if out != null {
-        close(out);
+        libc::dup2(null.as_raw_fd(), 0);
+        libc::dup2(out.as_raw_fd(), 1);
+        libc::dup2(out.as_raw_fd(), 2);
     }
 }
 
-fn open_rw(path: &std::ffi::CStr) -> io::Result<c_int> {
-    // SAFETY: a NUL-terminated path.
-    dup_above_stdio(check(unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })?)
-}
-
-/// Closes `fds` (those not negative, each once), and passes `e` on.
-fn closing(e: io::Error, fds: &[c_int]) -> io::Error {
-    for (i, &fd) in fds.iter().enumerate() {
-        if fd >= 0 && !fds[..i].contains(&fd) {
-            close(fd);
-        }
-    }
-    e
+fn open_rw(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    // SAFETY: a NUL-terminated path; open returns a new descriptor, or -1.
+    dup_above_stdio(unsafe { check_fd(libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC)) }?)
 }
 
 /// Re-points stdout and stderr at `path`, appended to: a daemon whose log was rotated (USR1).
@@ -177,9 +150,8 @@ pub fn reopen_output(path: &Path) -> io::Result<()> {
     let fd = open_append(path)?;
     // SAFETY: dup2 of a descriptor we own onto 1 and 2.
     unsafe {
-        libc::dup2(fd, 1);
-        libc::dup2(fd, 2);
+        libc::dup2(fd.as_raw_fd(), 1);
+        libc::dup2(fd.as_raw_fd(), 2);
     }
-    close(fd);
     Ok(())
 }

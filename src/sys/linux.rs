@@ -5,12 +5,14 @@
 //! `pipe2`, `sigtimedwait`, and `pwritev2(RWF_NOWAIT)` for writes that must not block on a
 //! shared pipe or socket without touching its `O_NONBLOCK` flag.
 
-use std::io;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use libc::c_int;
 
-use super::{Pid, check, timespec};
+use super::{Pid, check, check_fd, timespec};
 
 /// The kernel can signal a child when its parent dies.
 pub const DEATH_SIGNAL_WORKS: bool = true;
@@ -25,17 +27,10 @@ pub fn arm_death_signal(sig: c_int) -> io::Result<()> {
 /// allocation). An error when it cannot be read: no `/proc`, or no descriptor free.
 pub fn thread_count() -> io::Result<usize> {
     let mut buf = [0u8; 1024];
-    // SAFETY: a NUL-terminated path; the descriptor is closed below.
-    let fd = check(unsafe { libc::open(c"/proc/self/stat".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })?;
-    // SAFETY: reading into a valid buffer of the given length.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    let err = io::Error::last_os_error();
-    // SAFETY: closing the descriptor opened above.
-    unsafe { libc::close(fd) };
-    if n < 0 {
-        return Err(err);
-    }
-    let stat = &buf[..n as usize];
+    // SAFETY: a NUL-terminated path; open returns a new descriptor, or -1.
+    let fd = unsafe { check_fd(libc::open(c"/proc/self/stat".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC)) }?;
+    let n = File::from(fd).read(&mut buf)?;
+    let stat = &buf[..n];
     // The name is in parentheses and may hold anything: count fields after the last ')'.
     // There, field 0 is the state and field 17 the number of threads.
     let after = stat.iter().rposition(|&b| b == b')').map_or(stat, |i| &stat[i + 1..]);
@@ -70,11 +65,12 @@ pub unsafe fn siginfo_pid(info: &libc::siginfo_t) -> Pid {
 }
 
 /// A pipe whose ends are close-on-exec and non-blocking.
-pub fn pipe_cloexec_nonblock() -> io::Result<[c_int; 2]> {
+pub fn pipe_cloexec_nonblock() -> io::Result<[OwnedFd; 2]> {
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for two descriptors.
     check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
-    Ok(fds)
+    // SAFETY: the two descriptors pipe2 just made, owned by nothing else.
+    Ok(fds.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// Takes one pending signal of `set` (which the caller has blocked), waiting for one up to

@@ -4,13 +4,15 @@
 //!
 //! Split by concern: [`signal`] (dispositions, masks, waiting for a signal, the master's
 //! self-pipe), [`process`] (fork, wait, kill, exit), [`shm`] (the shared heartbeat table),
-//! [`output`] (writes that never block), [`fd`] (descriptors), and what serves a service
-//! manager or an init script: [`notify`] (`sd_notify`), [`pidfile`] and [`daemon`]. What differs between systems
-//! is in one file per OS family: `linux.rs`, and `other.rs` for macOS and the BSDs, whose
-//! header says what such a build lacks.
+//! [`output`] (writes that never block), [`fd`] (descriptors), [`globals`] (every
+//! process-wide global of the crate, and what a forked child does with each), and what serves
+//! a service manager or an init script: [`notify`] (`sd_notify`), [`pidfile`] and [`daemon`].
+//! What differs between systems is in one file per OS family: `linux.rs`, and `other.rs` for
+//! macOS and the BSDs, whose header says what such a build lacks.
 
 mod daemon;
 mod fd;
+pub(crate) mod globals;
 mod notify;
 mod output;
 mod pidfile;
@@ -26,12 +28,14 @@ mod os;
 mod os;
 
 use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use libc::c_int;
 
 pub use daemon::{ReadyPipe, daemonize, reopen_output};
 pub use fd::{close, open_append};
+pub(crate) use globals::DROPPED_LINES;
 pub use notify::{NotifySocket, forget_service_env, notify_socket_set, watchdog_from_env};
 pub use os::{DEATH_SIGNAL_WORKS, thread_count};
 pub use output::{WriteOutcome, write_nowait};
@@ -45,6 +49,15 @@ pub type Pid = libc::pid_t;
 
 fn check(ret: c_int) -> io::Result<c_int> {
     if ret == -1 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+}
+
+/// Takes ownership of the descriptor a libc call returned, or of its error (-1).
+///
+/// # Safety
+/// `ret` must be -1 or a descriptor that nothing else owns, such as one the call just made.
+unsafe fn check_fd(ret: c_int) -> io::Result<OwnedFd> {
+    // SAFETY: not -1, so by the caller's promise a descriptor that nothing else owns.
+    check(ret).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Monotonic time since an arbitrary point (boot), shared by all processes of the machine, so a

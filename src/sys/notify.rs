@@ -4,7 +4,7 @@
 use std::env;
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::Path;
@@ -43,10 +43,8 @@ impl NotifySocket {
         };
         let sock = UnixDatagram::unbound()?;
         sock.set_nonblocking(true)?;
-        let fd = dup_above_stdio(sock.into_raw_fd())?;
-        remember_master_fd(fd);
-        // SAFETY: `fd` is the socket just made (or its copy), owned by nothing else.
-        let sock = unsafe { UnixDatagram::from_raw_fd(fd) };
+        let sock = UnixDatagram::from(dup_above_stdio(sock.into())?);
+        remember_master_fd(sock.as_raw_fd());
         Ok(Some(NotifySocket { sock, addr }))
     }
 

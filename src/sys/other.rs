@@ -15,6 +15,7 @@
 //!   itself exists on Linux only).
 
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use libc::c_int;
@@ -69,14 +70,17 @@ pub unsafe fn siginfo_pid(info: &libc::siginfo_t) -> Pid {
 }
 
 /// A pipe whose ends are close-on-exec and non-blocking.
-pub fn pipe_cloexec_nonblock() -> io::Result<[c_int; 2]> {
+pub fn pipe_cloexec_nonblock() -> io::Result<[OwnedFd; 2]> {
     let mut fds = [0; 2];
-    // SAFETY: `fds` has room for two descriptors; fcntl on descriptors we just made.
-    unsafe {
-        check(libc::pipe(fds.as_mut_ptr()))?;
-        for &fd in &fds {
-            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-            libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
+    // SAFETY: `fds` has room for two descriptors.
+    check(unsafe { libc::pipe(fds.as_mut_ptr()) })?;
+    // SAFETY: the two descriptors pipe just made, owned by nothing else.
+    let fds = fds.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+    for fd in &fds {
+        // SAFETY: fcntl on a descriptor we own.
+        unsafe {
+            libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC);
+            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK);
         }
     }
     Ok(fds)

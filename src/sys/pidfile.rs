@@ -4,15 +4,15 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libc::c_int;
 
-use super::fd::{close, dup_above_stdio, forget_master_fd, remember_master_fd};
-use super::{check, getpid};
+use super::fd::{MasterFd, dup_above_stdio};
+use super::{check, check_fd, getpid};
 
 /// How long a refused start waits, at most, for the lock's holder to write its pid.
 const SETTLE: Duration = Duration::from_millis(20);
@@ -24,7 +24,7 @@ const TRIES: usize = 100;
 /// the master, nor release it (`LOCK_UN` on a shared open file would release it for all).
 #[derive(Debug)]
 pub struct Pidfile {
-    fd: c_int,
+    fd: MasterFd,
     c_path: CString,
 }
 
@@ -62,9 +62,7 @@ impl Pidfile {
             }
             plain(fd)?;
             write_pid(fd)?;
-            let fd = file.into_raw_fd();
-            remember_master_fd(fd);
-            return Ok(Ok(Pidfile { fd, c_path }));
+            return Ok(Ok(Pidfile { fd: MasterFd::new(file), c_path }));
         }
         Err(io::Error::other("the path keeps being replaced while we lock it"))
     }
@@ -72,28 +70,27 @@ impl Pidfile {
 
 impl Drop for Pidfile {
     /// Removes the file while the lock is still held, and only if the path still names it:
-    /// someone may have replaced it, and their file is not ours to remove.
+    /// someone may have replaced it, and their file is not ours to remove. Then the field
+    /// closes the file, which releases the lock.
     fn drop(&mut self) {
-        if same_file(self.fd, &self.c_path) {
+        if same_file(self.fd.as_raw_fd(), &self.c_path) {
             // SAFETY: a NUL-terminated path.
             unsafe { libc::unlink(self.c_path.as_ptr()) };
         }
-        forget_master_fd(self.fd);
-        close(self.fd);
     }
 }
 
 fn open(c_path: &CString) -> io::Result<OwnedFd> {
     let flags = libc::O_RDWR | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOFOLLOW;
-    // SAFETY: a NUL-terminated path that outlives the call; O_CREAT takes the mode.
-    let opened = check(unsafe { libc::open(c_path.as_ptr(), flags, 0o644 as libc::c_uint) }).map_err(|e| {
-        match e.raw_os_error() {
-            Some(libc::ELOOP) => io::Error::new(e.kind(), "a symbolic link, which a pidfile must not be"),
-            _ => e,
+    // SAFETY: a NUL-terminated path that outlives the call; O_CREAT takes the mode; open
+    // returns a new descriptor, or -1.
+    match unsafe { check_fd(libc::open(c_path.as_ptr(), flags, 0o644 as libc::c_uint)) } {
+        Ok(opened) => dup_above_stdio(opened),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            Err(io::Error::new(e.kind(), "a symbolic link, which a pidfile must not be"))
         }
-    })?;
-    // SAFETY: a descriptor just opened, owned by nothing else.
-    Ok(unsafe { OwnedFd::from_raw_fd(dup_above_stdio(opened)?) })
+        Err(e) => Err(e),
+    }
 }
 
 /// The pid the lock's holder wrote. A holder that has just won a race may not have replaced a

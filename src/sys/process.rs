@@ -4,8 +4,7 @@ use std::io::{self, Write};
 
 use libc::c_int;
 
-use super::fd::close_master_fds;
-use super::signal::forget_master_signals;
+use super::globals::reset_in_child;
 use super::{Pid, check, os};
 
 pub use os::{arm_death_signal, set_process_name};
@@ -108,9 +107,10 @@ pub fn kill_own_group(sig: c_int) {
 }
 
 /// Forks a child that leads a new process group (set on both sides of the fork, so the group
-/// exists before either signals it), closes the master's own descriptors and forgets its
-/// signal handlers, then runs `child`, which must end the process. The caller blocks whatever
-/// signals must not reach a handler in the child before the child has set its own.
+/// exists before either signals it), resets the process-wide globals the parent left
+/// ([`reset_in_child`]: the master's descriptors and handlers, the dropped log lines), then
+/// runs `child`, which must end the process. The caller blocks whatever signals must not
+/// reach a handler in the child before the child has set its own.
 ///
 /// # Safety
 /// The calling process must be single-threaded: the child runs arbitrary Rust code, which may
@@ -122,8 +122,7 @@ pub unsafe fn fork_leader(child: impl FnOnce()) -> io::Result<Pid> {
         0 => {
             // SAFETY: setpgid(0, 0) makes the calling process a group leader.
             unsafe { libc::setpgid(0, 0) };
-            close_master_fds();
-            forget_master_signals();
+            reset_in_child();
             run_child(child)
         }
         pid => {
@@ -147,24 +146,18 @@ fn run_child(child: impl FnOnce()) -> ! {
     }
 }
 
-/// Writes out what Rust's stdout buffers (stderr is unbuffered). No system call when the
-/// buffer is empty.
-pub fn flush_stdout() {
-    let _ = io::stdout().flush();
-}
-
 /// Writes out what Rust's stdout and C's `stdout` buffer: after each simple-strategy perform,
 /// so that what it printed survives a later SIGKILL. No system call when nothing is buffered,
 /// and about 50 ns (flushing every C stream would take twice that).
 pub fn flush_stdouts() {
-    flush_stdout();
+    let _ = io::stdout().flush();
     os::flush_c_stdout();
 }
 
 /// Writes out Rust's stdout and every C stdio stream: before a fork, so the child does not
 /// print it again, and before `_exit`, so it is not lost.
 pub fn flush_stdio() {
-    flush_stdout();
+    let _ = io::stdout().flush();
     // SAFETY: fflush(NULL) flushes every open output stream; it has no other preconditions.
     unsafe { libc::fflush(std::ptr::null_mut()) };
 }

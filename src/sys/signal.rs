@@ -2,12 +2,14 @@
 //! handlers, which only count a signal and write one byte to a self-pipe.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering::Relaxed};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use libc::c_int;
 
-use super::fd::{close, dup_above_stdio, forget_master_fd, remember_master_fd};
+use super::fd::{MasterFd, dup_above_stdio};
+use super::globals::{INSTALLED, PENDING, WAKE_FD};
 use super::{check, os};
 
 pub use libc::{
@@ -192,24 +194,12 @@ pub fn set_disposition(sig: c_int, disposition: Disposition, flags: c_int) -> io
     }
 }
 
-/// The errno slot of the calling thread, for handlers that must keep it intact.
-pub fn errno_slot() -> *mut c_int {
-    os::errno()
-}
-
 // ---------------------------------------------------------------------------------------------
 // The master's handlers
 
-/// Per-signal arrival counts since the loop last looked, by signal number: counts, not flags,
-/// so three quick TTINs add three workers.
-static PENDING: [AtomicU32; 32] = [const { AtomicU32::new(0) }; 32];
-/// Write end of the master's self-pipe, or -1.
-static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
-static INSTALLED: AtomicBool = AtomicBool::new(false);
-
 extern "C" fn on_master_signal(sig: c_int) {
     // Async-signal-safe only: atomics and write(2). No allocation, lock, format or panic.
-    let errno = errno_slot();
+    let errno = os::errno();
     // SAFETY: the errno slot is valid for the thread the handler runs on.
     let saved = unsafe { *errno };
     if let Some(count) = PENDING.get(sig as usize) {
@@ -229,15 +219,16 @@ extern "C" fn on_master_signal(sig: c_int) {
 /// write a byte to a non-blocking, close-on-exec self-pipe. Dropping it restores the previous
 /// dispositions and signal mask and closes the pipe.
 pub struct MasterSignals {
-    read_fd: c_int,
-    write_fd: c_int,
+    read_fd: MasterFd,
+    /// Written by the handlers through `WAKE_FD`: held to be closed on drop.
+    _write_fd: MasterFd,
     saved: Vec<(c_int, Action)>,
     saved_mask: SigSet,
 }
 
 impl std::fmt::Debug for MasterSignals {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MasterSignals").field("read_fd", &self.read_fd).finish()
+        f.debug_struct("MasterSignals").field("read_fd", &self.read_fd.as_raw_fd()).finish()
     }
 }
 
@@ -251,14 +242,7 @@ impl MasterSignals {
         if INSTALLED.swap(true, Relaxed) {
             return Err(io::Error::new(io::ErrorKind::AlreadyExists, "signal handlers already installed"));
         }
-        let fds = os::pipe_cloexec_nonblock().and_then(|[r, w]| match (dup_above_stdio(r), dup_above_stdio(w)) {
-            (Ok(r), Ok(w)) => Ok([r, w]),
-            (Ok(fd), Err(e)) | (Err(e), Ok(fd)) => {
-                close(fd);
-                Err(e)
-            }
-            (Err(e), Err(_)) => Err(e),
-        });
+        let fds = os::pipe_cloexec_nonblock().and_then(|[r, w]| Ok([dup_above_stdio(r)?, dup_above_stdio(w)?]));
         let [read_fd, write_fd] = match fds {
             Ok(fds) => fds,
             Err(e) => {
@@ -269,10 +253,9 @@ impl MasterSignals {
         for p in &PENDING {
             p.store(0, Relaxed);
         }
-        WAKE_FD.store(write_fd, Relaxed);
-        remember_master_fd(read_fd);
-        remember_master_fd(write_fd);
-        let mut me = MasterSignals { read_fd, write_fd, saved: Vec::new(), saved_mask: SigSet::current_mask() };
+        WAKE_FD.store(write_fd.as_raw_fd(), Relaxed);
+        let (read_fd, _write_fd) = (MasterFd::new(read_fd), MasterFd::new(write_fd));
+        let mut me = MasterSignals { read_fd, _write_fd, saved: Vec::new(), saved_mask: SigSet::current_mask() };
         for &sig in handled {
             let flags = SA_RESTART | if sig == SIGCHLD { SA_NOCLDSTOP } else { 0 };
             me.saved.push((sig, set_disposition(sig, Disposition::Handler(on_master_signal), flags)?));
@@ -300,7 +283,7 @@ impl MasterSignals {
             // Round up, so a deadline is never polled for in a busy loop of 0 ms waits.
             Some(t) => t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as c_int,
         };
-        let mut pfd = libc::pollfd { fd: self.read_fd, events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd { fd: self.read_fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: `pfd` is one valid pollfd.
         match check(unsafe { libc::poll(&mut pfd, 1, ms) }) {
             Err(e) if e.kind() != io::ErrorKind::Interrupted => Err(e),
@@ -313,7 +296,7 @@ impl MasterSignals {
     pub fn take(&self) -> Pending {
         let mut buf = [0u8; 64];
         // SAFETY: reading into a valid stack buffer from our non-blocking pipe.
-        while unsafe { libc::read(self.read_fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+        while unsafe { libc::read(self.read_fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
         Pending(std::array::from_fn(|i| PENDING[i].swap(0, Relaxed)))
     }
 }
@@ -331,11 +314,8 @@ impl Drop for MasterSignals {
             unsafe { libc::kill(libc::getpid(), SIGCHLD) };
         }
         WAKE_FD.store(-1, Relaxed);
-        for fd in [self.read_fd, self.write_fd] {
-            forget_master_fd(fd);
-            close(fd);
-        }
         INSTALLED.store(false, Relaxed);
+        // The fields close the pipe.
     }
 }
 
@@ -348,10 +328,4 @@ impl Pending {
     pub fn count(&self, sig: c_int) -> u32 {
         self.0.get(sig as usize).copied().unwrap_or(0)
     }
-}
-
-/// In a freshly forked child: the master's handlers are no longer installed there.
-pub(super) fn forget_master_signals() {
-    WAKE_FD.store(-1, Relaxed);
-    INSTALLED.store(false, Relaxed);
 }

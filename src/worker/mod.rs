@@ -56,12 +56,9 @@ impl Spec<'_> {
     /// What this worker (`kind` `w`) or its perform child (`p`) calls itself: `NAME-wN`, the
     /// name cut to fit the 15 bytes a process name has.
     fn process_name(&self, kind: char) -> String {
-        let suffix = format!("-{kind}{}", self.slot);
-        let name = &self.config.name;
-        let mut keep = name.len().min(15usize.saturating_sub(suffix.len()));
-        while !name.is_char_boundary(keep) {
-            keep -= 1;
-        }
+        let (name, suffix) = (&self.config.name, format!("-{kind}{}", self.slot));
+        let room = name.len().min(15usize.saturating_sub(suffix.len()));
+        let keep = (0..=room).rev().find(|&i| name.is_char_boundary(i)).unwrap_or(0);
         format!("{}{suffix}", &name[..keep])
     }
 
@@ -93,8 +90,9 @@ pub fn run<J: Job>(mut job: J, w: &Spec<'_>) -> ! {
     sys::forget_service_env();
     w.mask.set_mask();
     SigSet::of(&[SIGINT, SIGTERM, WAKE]).unblock();
-    crate::log::forget_dropped();
-    crate::log::set_job_logger(&w.logger);
+    // SAFETY: `w` lives for the rest of this process: `run` never returns, and a perform
+    // child is a copy of this worker.
+    unsafe { crate::log::set_job_logger(&w.logger) };
     sys::set_process_name(&w.process_name('w'));
     if let Err(e) = &armed
         && sys::DEATH_SIGNAL_WORKS

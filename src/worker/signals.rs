@@ -11,17 +11,15 @@
 //! the master's death off. Its perform children get `setup`'s dispositions and mask back, except
 //! for `WAKE`, which stays the crate's.
 
-use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use crate::sys::globals::PARENT;
 use crate::sys::{
     self, Action, Disposition, SA_NOCLDSTOP, SA_RESTART, SIGCHLD, SIGHUP, SIGINT, SIGKILL, SIGTERM, SIGTTIN, SIGTTOU,
     SIGUSR1, SIGUSR2, SIGWINCH, SigSet,
 };
 use crate::table::{self, Beat, EXIT_ORPHANED, WAKE};
-
-/// The pid of the process that forked this one, as recorded before the fork.
-static PARENT: AtomicI32 = AtomicI32::new(0);
 
 /// Whether the process that forked this one has died (we were reparented).
 pub fn parent_gone() -> bool {
@@ -29,15 +27,13 @@ pub fn parent_gone() -> bool {
 }
 
 extern "C" fn on_stop(_: i32) {
-    if let Some(beat) = table::own() {
-        beat.set_stop();
-    }
+    table::own_set_stop();
 }
 
 extern "C" fn on_wake(_: i32) {
     // Async-signal-safe: atomics, getppid and kill. In a worker this ends its group (what
     // `setup` or a simple perform started); in a perform child, the perform's group.
-    if table::own().is_some_and(Beat::force_requested) || parent_gone() {
+    if table::own_force_requested() || parent_gone() {
         sys::kill_own_group(SIGKILL);
     }
 }
