@@ -83,10 +83,6 @@ unsafe impl Zeroed for Beat {}
 /// The table, one beat per possible slot.
 pub type Beats = Shared<Beat>;
 
-fn nanos(t: Duration) -> u64 {
-    t.as_nanos() as u64
-}
-
 impl Beat {
     // ---- The master's side (with SeqCst where the worker's `waiting` flag is involved: the
     // master stores its request then loads `waiting`, the worker stores `waiting` then loads
@@ -138,7 +134,7 @@ impl Beat {
 
     /// Asks the worker to kill the perform that started at `started`; true if it must be woken.
     pub fn request_kill(&self, started: Duration) -> bool {
-        self.kill_perform.store(nanos(started), SeqCst);
+        self.kill_perform.store(started.as_nanos() as u64, SeqCst);
         self.waiting.load(SeqCst)
     }
 
@@ -181,7 +177,7 @@ impl Beat {
 
     /// A perform started at `started`, or (`None`) none is running.
     pub fn stamp(&self, started: Option<Duration>) {
-        self.perform_started.store(started.map_or(0, nanos), Relaxed);
+        self.perform_started.store(started.map_or(0, |t| t.as_nanos() as u64), Relaxed);
     }
 
     /// When the slot's next perform is due, as the worker it replaces left it.
@@ -191,7 +187,7 @@ impl Beat {
 
     /// The slot's next perform is due at `due`.
     pub fn set_next_due(&self, due: Duration) {
-        self.next_due.store(nanos(due).max(1), SeqCst);
+        self.next_due.store((due.as_nanos() as u64).max(1), SeqCst);
     }
 
     /// The perform child `group` was forked, or (`None`) it is about to be reaped.
@@ -224,7 +220,7 @@ impl Beat {
     pub fn take_kill_request(&self, started: Duration) -> bool {
         match self.kill_perform.swap(0, SeqCst) {
             0 => false,
-            asked => asked == nanos(started),
+            asked => u128::from(asked) == started.as_nanos(),
         }
     }
 

@@ -39,6 +39,12 @@ pub struct FileLogger {
 
 impl FileLogger {
     /// Opens `path` for appending, creating it if missing, at level [`Level::Info`].
+    ///
+    /// # Errors
+    /// When the current directory cannot be read (for a relative `path`), or the file cannot
+    /// be opened or created: a missing directory, no permission, no descriptor free. `?`
+    /// turns it into [`Error::Io`](crate::Error::Io) in a `main` that returns
+    /// `Result<(), sisyphus::Error>`.
     pub fn new(path: impl AsRef<Path>) -> io::Result<FileLogger> {
         let path = std::path::absolute(path.as_ref())?;
         let fd = sys::open_append(&path)?.into_raw_fd();

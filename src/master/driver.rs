@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
-use super::Service;
+use super::service::Service;
 use crate::config::Config;
 use crate::error::ForkError;
 use crate::job::Job;
