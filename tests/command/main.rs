@@ -1,6 +1,7 @@
 //! The `sisyphus` command, run as a process: bad input, help, what COMMAND inherits (its
 //! variables, signal dispositions and mask, descriptors), pacing, `--prefix`, `--stop-signal`,
-//! exit statuses, `--pidfile` and `--daemonize`, and how failed runs are logged and paced.
+//! exit statuses, `--pidfile` and `--daemonize`, how failed runs are logged and paced, and
+//! `--name`.
 //! See tests/README.md.
 //!
 //! This file holds the scenario table and what the scenarios share; the modules below hold the
@@ -14,6 +15,7 @@ mod exits;
 mod failures;
 mod inherit;
 mod input;
+mod naming;
 mod output;
 mod stopping;
 
@@ -34,6 +36,7 @@ use exits::{pidfile_held, restart_limit, stop_timeout, stray_signals_are_ignored
 use failures::{backoff, killed_by_signal, relay_leaves_the_core_to_command, worker_killed};
 use inherit::{descriptors, dispositions, environment, every_ignored_signal, script_without_shebang};
 use input::{bad_input, help_and_version};
+use naming::name_option;
 use output::{pacing, pacing_survives_replacement, prefix, prefix_long_lines_through_a_pipe};
 use stopping::{no_stop_signal, stop_as_runs_start, stop_signal, stop_signal_reaches_the_runs_group};
 
@@ -83,6 +86,7 @@ fn main() {
         ("prefix_relay_leaves_the_core_dump_to_command", relay_leaves_the_core_to_command),
         ("forking_failing_command_backs_off", || backoff("forking")),
         ("simple_failing_command_backs_off", || backoff("simple")),
+        ("name_option_names_the_workers", name_option),
     ]);
 }
 
