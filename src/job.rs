@@ -106,7 +106,8 @@ impl Context {
     /// How many workers the pool was configured with ([`Master::workers`](crate::Master::workers)),
     /// so that slot [`worker`](Context::worker) can take its share of the work: `worker()` is
     /// always below it (a slot that TTIN added beyond the configured count sees
-    /// `worker() + 1`).
+    /// `worker() + 1`). Shares cut this way fit a pool that keeps its size: after TTIN an added
+    /// slot's share overlaps others', and after TTOU a retired slot's share is left undone.
     ///
     /// ```
     /// use sisyphus::{BoxError, Context, Job};
