@@ -13,7 +13,8 @@ pub enum Error {
     /// The process has this many threads. Forking it would copy locks held by threads that
     /// do not exist in the child; see [`Master::allow_threads`](crate::Master::allow_threads).
     Threads(usize),
-    /// A system call the master depends on failed (what it was doing, and the OS error).
+    /// A system call the master depends on failed (what it was doing, and the OS error); or,
+    /// through `From<io::Error>`, an I/O error of the caller's own (`"I/O error"`).
     Io(&'static str, io::Error),
     /// Workers died more than `restarts` times within `within`; the master stopped the rest
     /// so that an outer supervisor (systemd, Kubernetes) can decide what to do.

@@ -105,8 +105,8 @@ impl Context {
 
     /// How many workers the pool was configured with ([`Master::workers`](crate::Master::workers)),
     /// so that slot [`worker`](Context::worker) can take its share of the work: `worker()` is
-    /// always below it (a slot that TTIN added beyond the configured count sees
-    /// `worker() + 1`). Shares cut this way fit a pool that keeps its size: after TTIN an added
+    /// always below it (a slot that TTIN, or [`Master::start_worker`](crate::Master::start_worker),
+    /// added beyond the configured count sees `worker() + 1`). Shares cut this way fit a pool that keeps its size: after TTIN an added
     /// slot's share overlaps others', and after TTOU a retired slot's share is left undone.
     ///
     /// ```
@@ -129,9 +129,10 @@ impl Context {
 
     /// Logs a line of the job's own through the master's logger, as the crate's lines are: in
     /// the same file or stream, in the same format with this process's pid, cut and escaped
-    /// the same way, and following a log rotation (USR1) as they do. Call it from the thread
-    /// that runs `setup` or `perform`. Outside a worker (a `Context` made with
-    /// [`Context::new`] in a unit test) the line goes to standard error.
+    /// the same way, and following a log rotation (USR1) as they do. From any other thread
+    /// than the one that runs `setup` and `perform` (a [`Logger`](crate::Logger) need not be
+    /// thread-safe), and outside a worker (a `Context` made with [`Context::new`] in a unit
+    /// test), the line goes to standard error in the same format.
     ///
     /// ```
     /// use sisyphus::{BoxError, Context, Job, Level};

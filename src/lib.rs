@@ -62,17 +62,19 @@
 #[cfg(not(unix))]
 compile_error!("sisyphus forks processes and needs a Unix system");
 
-// The layers, lowest first; each may use only those above it in this list (`.ci/check-layers`).
-// `sys`: every libc call and `cfg(target_os)`.
+// The layers, lowest first: a module may use only those of the layers above its own
+// (`.ci/check-layers` holds the table). `sys`: every libc call and `cfg(target_os)`.
 mod sys;
 // Data shared across the fork, and pure arithmetic.
-mod config;
 mod error;
-mod job;
 mod log;
 mod pace;
 mod signal;
 mod table;
+// The settings and their checks.
+mod config;
+// What users implement.
+mod job;
 // Pure decisions over plain data, and the worker process: they never use each other.
 mod supervisor;
 mod worker;

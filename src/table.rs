@@ -220,7 +220,7 @@ impl Beat {
     pub fn take_kill_request(&self, started: Duration) -> bool {
         match self.kill_perform.swap(0, SeqCst) {
             0 => false,
-            asked => u128::from(asked) == started.as_nanos(),
+            asked => asked == started.as_nanos() as u64,
         }
     }
 
@@ -251,9 +251,12 @@ impl Beat {
 // flags `sys::globals` keeps for the signal handlers. All async-signal-safe.
 
 /// In a new worker: `beat` is this process's record.
-pub fn set_own(beat: &Beat) {
-    // SAFETY: `beat` is in the shared table, which a worker and its perform children never
-    // unmap: it stays valid for the rest of the process.
+///
+/// # Safety
+/// `beat` must stay valid for the rest of the process: a record of the shared table, which a
+/// worker and its perform children never unmap.
+pub unsafe fn set_own(beat: &Beat) {
+    // SAFETY: passed on from the caller.
     unsafe { sys::globals::set_own_flags(&beat.stop, &beat.force) };
 }
 

@@ -42,8 +42,10 @@ impl fmt::Display for Level {
     }
 }
 
-/// Where the master and its workers send their log lines. Called from the master, the
-/// workers and the perform children, never from a signal handler.
+/// Where the master and its workers send their log lines, and a job its own
+/// ([`Context::log`](crate::Context::log)). Called from the master, the workers and the perform
+/// children, each time on its one thread (the one that runs `setup` and `perform`, in a worker),
+/// never from a signal handler, so it need not be thread-safe.
 ///
 /// A logger must not block: the master calls it from its loop, and while it blocks the master
 /// reaps nothing, enforces no timeout and answers no signal. [`StderrLogger`] drops a line
@@ -148,22 +150,24 @@ pub(crate) fn write_line(fd: i32, level: Level, args: fmt::Arguments<'_>) {
     }
 }
 
-/// In a new worker: `logger` (the address of the `&dyn Logger` the worker holds) takes the
-/// job's lines, in `JOB_LOGGER`.
+/// In a new worker, on its thread: `logger` (the address of the `&dyn Logger` the worker
+/// holds) takes the job's lines on this thread, through `JOB_LOGGER`.
 ///
 /// # Safety
 /// `*logger` must stay where it is, valid, for the rest of the process's life, its perform
 /// children's included: the worker holding it never returns.
 pub(crate) unsafe fn set_job_logger(logger: &&dyn Logger) {
-    sys::globals::JOB_LOGGER.store(std::ptr::from_ref(logger).cast_mut().cast(), Relaxed);
+    sys::globals::JOB_LOGGER.set(std::ptr::from_ref(logger).cast());
 }
 
-/// A job's line: through the worker's logger, or to stderr outside a worker. A logger that
-/// panics loses the line; stdio is flushed after it, since a perform child may be forked next.
+/// A job's line: through the worker's logger on the worker's own thread, else to stderr. A
+/// logger that panics loses the line; stdio is flushed after it, since a perform child may be
+/// forked next.
 pub(crate) fn job_log(level: Level, args: fmt::Arguments<'_>) {
-    let logger = sys::globals::JOB_LOGGER.load(Relaxed).cast_const().cast::<&dyn Logger>();
-    // SAFETY: null, or the address of a `&dyn Logger` that `set_job_logger` was given, which
-    // its caller promised stays valid for the process's life.
+    let logger = sys::globals::JOB_LOGGER.get().cast::<&dyn Logger>();
+    // SAFETY: null, or the address of a `&dyn Logger` that `set_job_logger` was given on this
+    // thread, which its caller promised stays valid for the process's life. Only this thread
+    // sees it, so a logger that is not thread-safe is called from one thread only.
     match unsafe { logger.as_ref() } {
         Some(logger) => {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| logger.log(level, args)));

@@ -12,7 +12,7 @@ use crate::job::Job;
 use crate::log::{Level, Logger};
 use crate::pace::recycle_limit;
 use crate::supervisor::{Notice, Signals, Supervisor, World, say};
-use crate::sys::{self, Action, Exit, Exited, MasterSignals, Pending, Pid, SigSet};
+use crate::sys::{self, Action, Exit, Exited, MasterSignals, Pid, SigSet};
 use crate::table::{Beats, Heartbeat, WAKE};
 use crate::worker::{self, Spec};
 
@@ -99,7 +99,7 @@ impl<J: Job> World for Driver<'_, J> {
         let forked = unsafe {
             sys::fork_leader(|| {
                 if let Some(signals) = signals {
-                    signals.restore_in_child();
+                    signals.restore_dispositions();
                 }
                 worker::run(std::ptr::read(job), &spec)
             })
@@ -169,16 +169,18 @@ pub fn log(logger: &dyn Logger, level: Level, args: std::fmt::Arguments<'_>) {
     let _ = catch_unwind(AssertUnwindSafe(|| logger.log(level, args)));
 }
 
-fn counted(p: Pending) -> Signals {
+/// The signals taken, by signal number, as the supervisor counts them.
+fn counted(p: [u32; 32]) -> Signals {
+    let n = |sig: i32| p[sig as usize];
     Signals {
-        int: p.count(sys::SIGINT),
-        term: p.count(sys::SIGTERM),
-        quit: p.count(sys::SIGQUIT),
-        ttin: p.count(sys::SIGTTIN),
-        ttou: p.count(sys::SIGTTOU),
-        hup: p.count(sys::SIGHUP),
-        usr1: p.count(sys::SIGUSR1),
-        ignored: MEANINGLESS.iter().filter(|&&sig| p.count(sig) > 0).fold(0, |bits, &sig| bits | 1 << (sig - 1)),
+        int: n(sys::SIGINT),
+        term: n(sys::SIGTERM),
+        quit: n(sys::SIGQUIT),
+        ttin: n(sys::SIGTTIN),
+        ttou: n(sys::SIGTTOU),
+        hup: n(sys::SIGHUP),
+        usr1: n(sys::SIGUSR1),
+        ignored: MEANINGLESS.iter().filter(|&&sig| n(sig) > 0).fold(0, |bits, &sig| bits | 1 << (sig - 1)),
     }
 }
 

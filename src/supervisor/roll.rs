@@ -49,7 +49,8 @@ impl Supervisor {
         }
         let next = (0..self.slots.len().min(self.target)).find(|&i| {
             let s = &self.slots[i];
-            matches!(s.life, Life::Running(_)) && s.started < roll.since
+            // One killed for a timeout, not yet reaped, is replaced next: its slot's turn.
+            matches!(s.life, Life::Running(_) | Life::Killed(_, _, false)) && s.started < roll.since
         });
         match next {
             Some(i) => {

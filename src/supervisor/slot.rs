@@ -91,7 +91,8 @@ impl Slot {
     /// Whether the master asked this worker to end: its exit is then no failure.
     pub fn asked_to_end(&self) -> bool {
         match self.life {
-            Life::Stopping(..) | Life::Forced(..) => true,
+            Life::Stopping(..) => true,
+            Life::Forced(_, why, _) => why.ends_a_stop(),
             Life::Killed(_, _, asked) => asked,
             Life::Empty | Life::Running(_) => false,
         }

@@ -10,11 +10,12 @@
 //! | [`DROPPED_LINES`] | log lines this process dropped and has not yet reported | the log writer | zeroed: the parent's drops are the parent's to report |
 //! | `OWN_STOP`, `OWN_FORCE` | this worker's stop and force flags in the shared table; null in the master | a worker as it starts | kept: a perform child answers to its worker's flags |
 //! | `PARENT` | the pid of the process that forked this one; 0 in the master | a worker or perform child as it starts | kept, until the child records its own parent |
-//! | `JOB_LOGGER` | a type-erased pointer through which a job logs with its worker's logger; null outside a worker | a worker as it starts | kept: a perform child logs through its worker's logger |
+//! | `JOB_LOGGER` (thread-local) | a type-erased pointer through which a job logs with its worker's logger; null in the master and on any thread but the worker's own | the worker's thread as it starts | kept: a perform child is a copy of that thread, and logs through its worker's logger |
 //!
 //! [`reset_in_child`] does what the last column says, in every child `fork_leader` makes (a
 //! daemon's forks make the master itself, and keep everything).
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use super::fd::close;
@@ -41,9 +42,12 @@ static OWN_STOP: AtomicPtr<AtomicBool> = AtomicPtr::new(std::ptr::null_mut());
 static OWN_FORCE: AtomicPtr<AtomicBool> = AtomicPtr::new(std::ptr::null_mut());
 /// The pid of the process that forked this one, as recorded before the fork; 0 in the master.
 pub(crate) static PARENT: AtomicI32 = AtomicI32::new(0);
-/// The worker's logger, type-erased (only the code that stores it knows its type), for a job
-/// to log through; null outside a worker.
-pub(crate) static JOB_LOGGER: AtomicPtr<()> = AtomicPtr::new(std::ptr::null_mut());
+thread_local! {
+    /// The worker's logger, type-erased (only the code that stores it knows its type), for a
+    /// job to log through. Thread-local, since a `Logger` need not be thread-safe: null in the
+    /// master and on every thread but the worker's own (and its perform children's copy).
+    pub(crate) static JOB_LOGGER: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
+}
 
 /// Records this worker's stop and force flags, for its signal handlers and its perform
 /// children.

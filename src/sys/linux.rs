@@ -14,6 +14,9 @@ use libc::c_int;
 
 use super::{Pid, check, check_fd, timespec};
 
+/// The signals Linux names beyond those of every Unix.
+pub const MORE_SIGNALS: [(c_int, &str); 2] = [(libc::SIGSTKFLT, "STKFLT"), (libc::SIGPWR, "PWR")];
+
 /// The kernel can signal a child when its parent dies.
 pub const DEATH_SIGNAL_WORKS: bool = true;
 

@@ -22,6 +22,9 @@ use libc::c_int;
 
 use super::{Pid, check, now, sleep};
 
+/// The signals this system names beyond those of every Unix (none that the crate lists).
+pub const MORE_SIGNALS: [(c_int, &str); 0] = [];
+
 /// The kernel cannot signal a child when its parent dies.
 pub const DEATH_SIGNAL_WORKS: bool = false;
 

@@ -17,7 +17,8 @@ pub use libc::{
     SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, SIGUSR1, SIGUSR2, SIGWINCH,
 };
 
-/// Every signal a user may name, with its short name as `kill -l` prints it.
+/// Every signal a user may name, with its short name as `kill -l` prints it (and
+/// `os::MORE_SIGNALS`, this system's own).
 #[rustfmt::skip]
 const NAMES: [(c_int, &str); 29] = [
     (libc::SIGHUP, "HUP"), (libc::SIGINT, "INT"), (libc::SIGQUIT, "QUIT"), (libc::SIGILL, "ILL"),
@@ -32,12 +33,12 @@ const NAMES: [(c_int, &str); 29] = [
 
 /// The short name of a signal, as `kill -l` prints it; `?` for a number that names none.
 pub fn signal_name(sig: c_int) -> &'static str {
-    NAMES.iter().find(|&&(n, _)| n == sig).map_or("?", |&(_, name)| name)
+    NAMES.iter().chain(&os::MORE_SIGNALS).find(|&&(n, _)| n == sig).map_or("?", |&(_, name)| name)
 }
 
 /// The number of the signal whose short name is `name` (`TERM`).
 pub fn signal_number(name: &str) -> Option<c_int> {
-    NAMES.iter().find(|&&(_, n)| n == name).map(|&(sig, _)| sig)
+    NAMES.iter().chain(&os::MORE_SIGNALS).find(|&&(_, n)| n == name).map(|&(sig, _)| sig)
 }
 
 /// A set of signals.
@@ -46,7 +47,7 @@ pub struct SigSet(libc::sigset_t);
 
 impl std::fmt::Debug for SigSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_set().entries((1..32).filter(|&s| self.contains(s)).map(signal_name)).finish()
+        f.debug_struct("SigSet").finish_non_exhaustive()
     }
 }
 
@@ -69,12 +70,6 @@ impl SigSet {
         // SAFETY: a valid, initialised set.
         unsafe { libc::sigdelset(&mut self.0, sig) };
         self
-    }
-
-    /// Whether `sig` is in the set.
-    pub fn contains(&self, sig: c_int) -> bool {
-        // SAFETY: a valid, initialised set.
-        unsafe { libc::sigismember(&self.0, sig) == 1 }
     }
 
     /// The calling thread's signal mask.
@@ -268,9 +263,9 @@ impl MasterSignals {
         Ok(me)
     }
 
-    /// In a worker just forked: puts back the dispositions the master replaced, so the worker
-    /// starts from the caller's, not the master's.
-    pub fn restore_in_child(&self) {
+    /// Puts back the dispositions the master replaced: in a worker just forked, so that it
+    /// starts from the caller's, not the master's; and when dropped.
+    pub fn restore_dispositions(&self) {
         for (sig, old) in &self.saved {
             old.restore(*sig);
         }
@@ -291,21 +286,19 @@ impl MasterSignals {
         }
     }
 
-    /// Drains the self-pipe, then takes the counts: in this order, so a signal arriving in
-    /// between leaves a byte in the pipe and is seen on the next round, never lost.
-    pub fn take(&self) -> Pending {
+    /// Drains the self-pipe, then takes the counts, by signal number: in this order, so a
+    /// signal arriving in between leaves a byte in the pipe and is seen on the next round.
+    pub fn take(&self) -> [u32; 32] {
         let mut buf = [0u8; 64];
         // SAFETY: reading into a valid stack buffer from our non-blocking pipe.
         while unsafe { libc::read(self.read_fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
-        Pending(std::array::from_fn(|i| PENDING[i].swap(0, Relaxed)))
+        std::array::from_fn(|i| PENDING[i].swap(0, Relaxed))
     }
 }
 
 impl Drop for MasterSignals {
     fn drop(&mut self) {
-        for (sig, old) in &self.saved {
-            old.restore(*sig);
-        }
+        self.restore_dispositions();
         self.saved_mask.set_mask();
         if self.saved.iter().any(|&(sig, _)| sig == SIGCHLD) {
             // We may have consumed a SIGCHLD meant for the caller's own children: give it back
@@ -316,16 +309,5 @@ impl Drop for MasterSignals {
         WAKE_FD.store(-1, Relaxed);
         INSTALLED.store(false, Relaxed);
         // The fields close the pipe.
-    }
-}
-
-/// How many times each signal arrived, by signal number.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Pending([u32; 32]);
-
-impl Pending {
-    /// Arrivals of `sig`.
-    pub fn count(&self, sig: c_int) -> u32 {
-        self.0.get(sig as usize).copied().unwrap_or(0)
     }
 }

@@ -86,7 +86,9 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
 /// The worker's body; runs in the forked child and never returns. It owns the job: on a
 /// graceful stop the job is dropped here, once, and never in a perform child.
 pub fn run<J: Job>(mut job: J, w: &Spec<'_>) -> ! {
-    let armed = signals::adopt(w.beat, w.master, true);
+    // SAFETY: the beat is in the shared table, mapped by the master before the fork and never
+    // unmapped in this process, which never returns.
+    let armed = unsafe { signals::adopt(w.beat, w.master, true) };
     sys::forget_service_env();
     w.mask.set_mask();
     SigSet::of(&[SIGINT, SIGTERM, WAKE]).unblock();
@@ -185,15 +187,9 @@ impl Worker<'_, '_> {
         let me = sys::getpid();
         // Made once here: a perform child should not pay for an allocation to name itself.
         let name = self.w.process_name('p');
-        self.paced(|w, ctx| match perform::in_child(job, ctx, w.w, &from_setup, me, &name, w.armed) {
-            Ok(succeeded) => {
-                w.fork_works();
-                Some(succeeded)
-            }
-            Err(e) => {
-                w.fork_failed(&e);
-                None
-            }
+        self.paced(|w, ctx| {
+            let forked = perform::in_child(job, ctx, w.w, &from_setup, me, &name, w.armed);
+            w.forked(forked)
         });
     }
 
@@ -258,26 +254,27 @@ impl Worker<'_, '_> {
         self.w.log(Level::Warn, format_args!("worker {slot}: perform started {late} late ({why})"));
     }
 
-    fn fork_works(&mut self) {
-        if self.fork_failures > 0 {
-            let (slot, n) = (self.w.slot, self.fork_failures);
-            self.w.log(Level::Info, format_args!("worker {slot}: fork works again after {n} failures"));
-            self.fork_failures = 0;
+    /// After a perform child's fork: says when fork works again; after a failure, backs off as
+    /// the master does, responsive to a stop meanwhile, and returns `None` (no perform ran).
+    fn forked(&mut self, result: std::io::Result<bool>) -> Option<bool> {
+        let (slot, n) = (self.w.slot, self.fork_failures);
+        match result {
+            Ok(succeeded) if n > 0 => {
+                self.w.log(Level::Info, format_args!("worker {slot}: fork works again after {n} failures"));
+                self.fork_failures = 0;
+                Some(succeeded)
+            }
+            Ok(succeeded) => Some(succeeded),
+            Err(e) => {
+                let line = format_args!("worker {slot}: fork of a perform child failed: {e}; retrying with backoff");
+                if n == 0 {
+                    self.w.log(Level::Error, line);
+                }
+                self.fork_failures += 1;
+                self.idle(restart_delay(self.fork_failures, false));
+                None
+            }
         }
-    }
-
-    /// Backs off like the master does, and stays responsive to a stop meanwhile.
-    fn fork_failed(&mut self, e: &std::io::Error) {
-        self.fork_failures += 1;
-        let delay = restart_delay(self.fork_failures, false);
-        if self.fork_failures == 1 {
-            let slot = self.w.slot;
-            self.w.log(
-                Level::Error,
-                format_args!("worker {slot}: fork of a perform child failed: {e}; retrying with backoff"),
-            );
-        }
-        self.idle(delay);
     }
 
     /// Waits `delay`, unless a stop comes first. The wake-up set is already blocked in a

@@ -14,18 +14,21 @@ use crate::table::{Beat, EXIT_PANIC, EXIT_PERFORM_FAILED, WAKE};
 /// Whether a perform succeeded.
 pub type Succeeded = bool;
 
-/// Calls `perform`, logging an `Err` or a panic; returns the exit code a perform child ends
-/// with: 0, `EXIT_PERFORM_FAILED` or `EXIT_PANIC`.
-fn call<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>) -> i32 {
-    let (level, why, code) = match catch_unwind(AssertUnwindSafe(|| job.perform(ctx))) {
-        Ok(Ok(())) => return 0,
-        Ok(Err(e)) => (Level::Warn, format!("failed: {e}"), EXIT_PERFORM_FAILED),
-        Err(p) => (Level::Error, format!("panicked: {}", panic_message(&*p)), EXIT_PANIC),
-    };
-    // In a perform child, so that the worker need not log it again.
-    w.beat.set_reported();
-    w.log(level, format_args!("worker {}: perform {why}", w.slot));
-    code
+/// Calls `perform`; returns the exit code a perform child ends with (0, `EXIT_PERFORM_FAILED`
+/// or `EXIT_PANIC`) and, for a failure, what to log.
+fn call<J: Job>(job: &mut J, ctx: &Context) -> (i32, Option<(Level, String)>) {
+    match catch_unwind(AssertUnwindSafe(|| job.perform(ctx))) {
+        Ok(Ok(())) => (0, None),
+        Ok(Err(e)) => (EXIT_PERFORM_FAILED, Some((Level::Warn, format!("failed: {e}")))),
+        Err(p) => (EXIT_PANIC, Some((Level::Error, format!("panicked: {}", panic_message(&*p))))),
+    }
+}
+
+/// Logs a failed perform.
+fn report(failure: Option<(Level, String)>, w: &Spec<'_>) {
+    if let Some((level, why)) = failure {
+        w.log(level, format_args!("worker {}: perform {why}", w.slot));
+    }
 }
 
 /// Runs `perform` in the worker (simple strategy). A panic ends the worker (exit 101).
@@ -33,13 +36,15 @@ pub fn here<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>) -> Succeeded {
     if w.timed() {
         w.beat.stamp(Some(sys::now()));
     }
-    let code = call(job, ctx, w);
+    let (code, failure) = call(job, ctx);
     if w.timed() {
         w.beat.stamp(None);
     }
     // What the perform printed to Rust's or C's stdout is out before anything can SIGKILL the
-    // worker. No system call when nothing is buffered.
+    // worker, and before the line that says how it ended. No system call when nothing is
+    // buffered.
     sys::flush_stdouts();
+    report(failure, w);
     if code == EXIT_PANIC {
         sys::exit(EXIT_PANIC)
     }
@@ -63,13 +68,20 @@ pub fn in_child<J: Job>(
     // SAFETY: a worker is single-threaded: it was forked from a single-threaded master (checked
     // before the master forked, or waived by the user with `allow_threads`), after `setup` it
     // refused to go on with other threads (unless waived the same way), and the only user code
-    // it runs after that, the logger, may start no thread (the `Logger` contract).
+    // it runs after that, the logger, may start no thread (the `Logger` contract). `adopt` in
+    // the child: the worker's beat is in the shared table, never unmapped in this process.
     let forked = unsafe {
         sys::fork_leader(|| {
             let _ = signals::adopt(w.beat, me, false);
             signals::give_back(from_setup);
             sys::set_process_name(name);
-            sys::exit(call(job, ctx, w))
+            let (code, failure) = call(job, ctx);
+            if failure.is_some() {
+                // The worker need not log it again.
+                w.beat.set_reported();
+            }
+            report(failure, w);
+            sys::exit(code)
         })
     };
     let child = match forked {

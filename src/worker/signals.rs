@@ -52,8 +52,13 @@ pub fn wait_set() -> SigSet {
 /// and its parent, sets the worker dispositions, and asks for `WAKE` when the parent dies.
 /// An error says why the kernel will not send it; then the caller must check `parent_gone`.
 /// The process ends at once if its parent died already.
-pub fn adopt(beat: &Beat, parent: sys::Pid, worker: bool) -> std::io::Result<()> {
-    table::set_own(beat);
+///
+/// # Safety
+/// `beat` must stay valid for the rest of the process: a record of the shared table, which a
+/// worker and its perform children never unmap.
+pub unsafe fn adopt(beat: &Beat, parent: sys::Pid, worker: bool) -> std::io::Result<()> {
+    // SAFETY: passed on from the caller.
+    unsafe { table::set_own(beat) };
     PARENT.store(parent, Relaxed);
     if worker {
         for sig in [SIGINT, SIGTERM] {

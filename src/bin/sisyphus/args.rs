@@ -238,9 +238,20 @@ fn number(name: &str, text: &str, min: u64, max: u64) -> Result<u64, String> {
     }
 }
 
-/// What the options say together, checked as the library checks its settings.
+/// What the options say together, in the library's words. The rest of the settings are
+/// checked once COMMAND is found (a missing COMMAND exits 127 before a bad timeout exits 2).
 fn check(o: &Options) -> Result<(), String> {
-    library_check(crate::configure(Master::new(Nothing), o))
+    let mut pacing = Master::new(Nothing);
+    if let Some(every) = o.interval {
+        pacing = pacing.interval(every);
+    }
+    if o.spread {
+        pacing = pacing.spread_starts();
+    }
+    if o.align {
+        pacing = pacing.align_to_clock();
+    }
+    library_check(pacing)
 }
 
 /// A job that does nothing, for checking settings with the library before anything runs.
@@ -271,9 +282,14 @@ pub fn flag_names(text: &str) -> String {
         ("stop_signal", "--stop-signal"),
         ("spread_starts", "--spread"),
         ("align_to_clock", "--align"),
-        ("name \"", "--name \""),
+        ("name ", "--name "),
+        // The command's word for a perform.
+        ("suspend the perform, not end it", "suspend runs, not end them"),
     ];
-    names.iter().fold(text.to_string(), |t, (from, to)| t.replace(from, to))
+    // Only outside quotes: a quoted value is the user's own, as they wrote it.
+    let words = |part: &str| names.iter().fold(part.to_string(), |t, (from, to)| t.replace(from, to));
+    let parts = text.split('"').enumerate().map(|(i, part)| if i % 2 == 0 { words(part) } else { part.into() });
+    parts.collect::<Vec<_>>().join("\"")
 }
 
 #[cfg(test)]

@@ -145,3 +145,18 @@ fn a_hup_before_the_pool_is_up_waits_until_it_is_then_rolls_after_ready() {
     let n = w.notices.len();
     assert_eq!(w.notices[n - 3..n - 1], ["READY=1".to_string(), reloading], "READY before RELOADING");
 }
+
+#[test]
+fn a_slot_killed_for_a_timeout_and_not_yet_reaped_is_the_rolls_next_so_only_one_slot_is_down() {
+    let c = Config { strategy: Strategy::Simple, perform_timeout: Some(ms(100)), ..cfg(2) };
+    let (mut sup, mut w) = pool(c);
+    (0..2).for_each(|i| w.ready(i));
+    up(&mut sup, &mut w);
+    w.beat(0, true, Some(at(10)));
+    sup.turn(at(200), S, &mut w);
+    assert!(w.take().contains(&KillGroup(100)), "slot 0's simple perform overran");
+    // The HUP comes before slot 0's worker is reaped: the roll takes slot 0 (its replacement
+    // is the roll's), and asks no other worker to stop meanwhile.
+    sup.turn(at(210), Signals { hup: 1, ..S }, &mut w);
+    assert_eq!(w.take(), [info("HUP: rolling restart of 2 workers, one at a time")]);
+}
