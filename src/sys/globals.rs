@@ -4,7 +4,7 @@
 //! | global | holds | written by | in a freshly forked child |
 //! |---|---|---|---|
 //! | `MASTER_FDS` | descriptors only the master may hold: self-pipe, pidfile, ready pipe, notify socket | the master, as it opens and closes them | closed, then emptied |
-//! | `PENDING` | per-signal counts of the master's handled signals, not yet taken | the master's handlers; its loop takes them | zeroed |
+//! | `PENDING` | per-signal counts of the master's handled signals, not yet taken | the master's handlers; its loop takes them | left: zeroed when handlers are installed |
 //! | `WAKE_FD` | the write end of the master's self-pipe, or -1 | `MasterSignals` | -1 (the pipe is closed) |
 //! | `INSTALLED` | whether a `MasterSignals` exists | `MasterSignals` | false |
 //! | [`DROPPED_LINES`] | log lines this process dropped and has not yet reported | the log writer | zeroed: the parent's drops are the parent's to report |
@@ -77,16 +77,18 @@ pub(crate) fn own_force_flag() -> Option<&'static AtomicBool> {
 /// Run first in a freshly forked child: closes the master's descriptors, forgets the master's
 /// signal handlers and the parent's dropped log lines (see the table above).
 pub(super) fn reset_in_child() {
+    // Each is written only if it must change: a write to a page the parent shares costs the
+    // child a copy of that page (a perform child's, on every perform).
     for slot in &MASTER_FDS {
-        let fd = slot.swap(-1, Relaxed);
-        if fd >= 0 {
-            close(fd);
+        if slot.load(Relaxed) >= 0 {
+            close(slot.swap(-1, Relaxed));
         }
     }
-    WAKE_FD.store(-1, Relaxed);
-    INSTALLED.store(false, Relaxed);
-    for count in &PENDING {
-        count.store(0, Relaxed);
+    if INSTALLED.load(Relaxed) {
+        WAKE_FD.store(-1, Relaxed);
+        INSTALLED.store(false, Relaxed);
     }
-    DROPPED_LINES.store(0, Relaxed);
+    if DROPPED_LINES.load(Relaxed) > 0 {
+        DROPPED_LINES.store(0, Relaxed);
+    }
 }

@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::signals::{self, SetupSignals};
 use super::{PARENT_CHECK, Spec, panic_message};
-use crate::job::{Context, Job};
+use crate::job::{BoxError, Context, Job};
 use crate::log::Level;
 use crate::sys::{self, Exit, Pid, SIGKILL};
 use crate::table::{Beat, EXIT_PANIC, EXIT_PERFORM_FAILED, WAKE};
@@ -14,10 +14,15 @@ use crate::table::{Beat, EXIT_PANIC, EXIT_PERFORM_FAILED, WAKE};
 /// Whether a perform succeeded.
 pub type Succeeded = bool;
 
-/// Calls `perform`; returns the exit code a perform child ends with (0, `EXIT_PERFORM_FAILED`
-/// or `EXIT_PANIC`) and, for a failure, what to log.
-fn call<J: Job>(job: &mut J, ctx: &Context) -> (i32, Option<(Level, String)>) {
-    match catch_unwind(AssertUnwindSafe(|| job.perform(ctx))) {
+/// Calls `perform`; returns how it ended.
+fn call<J: Job>(job: &mut J, ctx: &Context) -> std::thread::Result<Result<(), BoxError>> {
+    catch_unwind(AssertUnwindSafe(|| job.perform(ctx)))
+}
+
+/// The exit code a perform child ends with (0, `EXIT_PERFORM_FAILED` or `EXIT_PANIC`) and, for
+/// a failure, what to log.
+fn outcome(ended: std::thread::Result<Result<(), BoxError>>) -> (i32, Option<(Level, String)>) {
+    match ended {
         Ok(Ok(())) => (0, None),
         Ok(Err(e)) => (EXIT_PERFORM_FAILED, Some((Level::Warn, format!("failed: {e}")))),
         Err(p) => (EXIT_PANIC, Some((Level::Error, format!("panicked: {}", panic_message(&*p))))),
@@ -36,7 +41,7 @@ pub fn here<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>) -> Succeeded {
     if w.timed() {
         w.beat.stamp(Some(sys::now()));
     }
-    let (code, failure) = call(job, ctx);
+    let ended = call(job, ctx);
     if w.timed() {
         w.beat.stamp(None);
     }
@@ -44,11 +49,15 @@ pub fn here<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>) -> Succeeded {
     // worker, and before the line that says how it ended. No system call when nothing is
     // buffered.
     sys::flush_stdouts();
+    if let Ok(Ok(())) = ended {
+        return true;
+    }
+    let (code, failure) = outcome(ended);
     report(failure, w);
     if code == EXIT_PANIC {
         sys::exit(EXIT_PANIC)
     }
-    code == 0
+    false
 }
 
 /// Runs one perform in a fresh child and waits for it, killing its group if the master says
@@ -75,7 +84,7 @@ pub fn in_child<J: Job>(
             let _ = signals::adopt(w.beat, me, false);
             signals::give_back(from_setup);
             sys::set_process_name(name);
-            let (code, failure) = call(job, ctx);
+            let (code, failure) = outcome(call(job, ctx));
             if failure.is_some() {
                 // The worker need not log it again.
                 w.beat.set_reported();
