@@ -96,17 +96,11 @@ pub fn run<J: Job>(mut job: J, w: &Spec<'_>) -> ! {
     // child is a copy of this worker.
     unsafe { crate::log::set_job_logger(&w.logger) };
     sys::set_process_name(&w.process_name('w'));
-    if let Err(e) = &armed
-        && sys::DEATH_SIGNAL_WORKS
-    {
-        w.log(
-            Level::Warn,
-            format_args!(
-                "worker {}: cannot have the kernel signal it when the master dies ({e}); \
-                 checking for the master between performs instead",
-                w.slot
-            ),
-        );
+    if let Some(e) = armed.as_ref().err().filter(|_| sys::DEATH_SIGNAL_WORKS) {
+        let instead = "checking for the master between performs instead";
+        let line =
+            format_args!("worker {}: cannot have the kernel signal it when the master dies ({e}); {instead}", w.slot);
+        w.log(Level::Warn, line);
     }
     // A stop that arrived while we were being forked skips `setup` altogether.
     if !w.beat.stop_requested() {

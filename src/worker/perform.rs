@@ -14,11 +14,6 @@ use crate::table::{Beat, EXIT_PANIC, EXIT_PERFORM_FAILED, WAKE};
 /// Whether a perform succeeded.
 pub type Succeeded = bool;
 
-/// Calls `perform`; returns how it ended.
-fn call<J: Job>(job: &mut J, ctx: &Context) -> std::thread::Result<Result<(), BoxError>> {
-    catch_unwind(AssertUnwindSafe(|| job.perform(ctx)))
-}
-
 /// The exit code a perform child ends with (0, `EXIT_PERFORM_FAILED` or `EXIT_PANIC`) and, for
 /// a failure, what to log.
 fn outcome(ended: std::thread::Result<Result<(), BoxError>>) -> (i32, Option<(Level, String)>) {
@@ -41,7 +36,7 @@ pub fn here<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>) -> Succeeded {
     if w.timed() {
         w.beat.stamp(Some(sys::now()));
     }
-    let ended = call(job, ctx);
+    let ended = catch_unwind(AssertUnwindSafe(|| job.perform(ctx)));
     if w.timed() {
         w.beat.stamp(None);
     }
@@ -84,7 +79,7 @@ pub fn in_child<J: Job>(
             let _ = signals::adopt(w.beat, me, false);
             signals::give_back(from_setup);
             sys::set_process_name(name);
-            let (code, failure) = outcome(call(job, ctx));
+            let (code, failure) = outcome(catch_unwind(AssertUnwindSafe(|| job.perform(ctx))));
             if failure.is_some() {
                 // The worker need not log it again.
                 w.beat.set_reported();
