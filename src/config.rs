@@ -41,6 +41,8 @@ pub struct Config {
     pub allow_threads: bool,
     pub pacing: Pacing,
     pub max_performs: Option<u64>,
+    /// Give up after this many failed performs in a row across the pool.
+    pub max_failures: Option<u64>,
     /// A worker that fails to start before the pool was ever up ends the start (a daemon's
     /// launcher must learn the truth); otherwise it is retried with backoff.
     pub must_come_up: bool,
@@ -62,6 +64,7 @@ impl Default for Config {
             allow_threads: false,
             pacing: Pacing { backoff: Some((PERFORM_BACKOFF_BASE, PERFORM_BACKOFF_MAX)), ..Pacing::default() },
             max_performs: None,
+            max_failures: None,
             must_come_up: false,
             stop_signal: None,
             name: "sisyphus".into(),
@@ -109,6 +112,9 @@ impl Config {
         }
         if self.max_performs == Some(0) {
             return bad("max_performs(0): a worker must be allowed at least one perform".into());
+        }
+        if self.max_failures == Some(0) {
+            return bad("max_failures(0): give up after at least one failed perform".into());
         }
         if let Some((base, max)) = self.pacing.backoff.filter(|(base, max)| base > max) {
             return bad(format!("perform_backoff base ({base:?}) is longer than its max ({max:?})"));

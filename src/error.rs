@@ -39,6 +39,15 @@ pub enum Error {
     /// stopped and its launcher exited non-zero. How it ended is worded as in
     /// [`RestartLimit`](Error::RestartLimit)'s `last`.
     StartFailed(String),
+    /// Performs failed this many times in a row across the pool (`Err`, panic, non-zero exit,
+    /// killed, timed out), reaching [`Master::max_failures`](crate::Master::max_failures): the
+    /// master stopped the pool gracefully, so that an outer supervisor sees a broken job.
+    Failing {
+        /// Failed performs in a row when the master gave up (at least the limit).
+        failures: u64,
+        /// The last of them: `worker 1: exited with code 1`.
+        last: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -60,6 +69,9 @@ impl fmt::Display for Error {
                 write!(f, "pidfile {} is locked by another process", path.display())
             }
             Error::StartFailed(last) => write!(f, "a worker failed before every worker was up: {last}"),
+            Error::Failing { failures, last } => {
+                write!(f, "{failures} performs failed in a row; gave up; last: {last}")
+            }
         }
     }
 }

@@ -9,7 +9,8 @@
 //! | signal to the master | effect |
 //! |---|---|
 //! | `INT`, `TERM` | graceful stop: each worker finishes its current perform and exits; nothing the perform started is signalled; at the stop timeout the rest are SIGKILLed with their process groups |
-//! | second `INT`/`TERM`, or `QUIT` | immediate stop: every worker, perform child and what they started in their groups is SIGKILLed |
+//! | another `INT`/`TERM` within 1 s of the one that began the stop | nothing more: it is the same request (`timeout` and `kill -TERM -PGID` send two), logged at DEBUG |
+//! | a second `INT`/`TERM` later than that, or `QUIT` | immediate stop: every worker, perform child and what they started in their groups is SIGKILLed |
 //! | `TTIN` | one worker more |
 //! | `TTOU` | one worker fewer (never below 0): the highest slot is stopped gracefully and not replaced |
 //! | `CHLD` | reap; replace workers that died unasked |
@@ -71,6 +72,8 @@ mod log;
 mod pace;
 mod signal;
 mod table;
+// The runs' health, pool-wide (a capability of its own).
+mod health;
 // The settings and their checks.
 mod config;
 // What users implement.

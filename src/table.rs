@@ -64,8 +64,8 @@ pub struct Beat {
     next_due: AtomicU64,
     /// Performs that started late against the interval's schedule (overruns, suspensions).
     late_starts: AtomicU32,
-    note_len: AtomicU32,
-    note: [AtomicU8; NOTE_LEN],
+    /// Why `setup` failed, as the worker wrote it.
+    pub note: Note,
     /// The perform child logged its own failure (an `Err` or a panic), so the worker need not.
     reported: AtomicBool,
     // Written by the master (`stop` also by the worker, on a TERM or INT of its own).
@@ -101,7 +101,7 @@ impl Beat {
         self.perform_started.store(0, SeqCst);
         self.perform_group.store(0, SeqCst);
         self.kill_perform.store(0, SeqCst);
-        self.note_len.store(0, SeqCst);
+        self.note.write("");
         self.late_starts.store(0, SeqCst);
     }
 
@@ -149,13 +149,6 @@ impl Beat {
             // Never 0 or 1, which `kill` would read as our own group or every process.
             perform_group: Some(self.perform_group.load(SeqCst)).filter(|&g| g > 1),
         }
-    }
-
-    /// Why the worker's `setup` failed, as it wrote it (empty if it did not say).
-    pub fn note(&self) -> String {
-        let len = (self.note_len.load(SeqCst) as usize).min(NOTE_LEN);
-        let bytes: Vec<u8> = self.note[..len].iter().map(|b| b.load(Relaxed)).collect();
-        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     // ---- The worker's side.
@@ -233,17 +226,31 @@ impl Beat {
     pub fn take_reported(&self) -> bool {
         self.reported.swap(false, SeqCst)
     }
+}
 
-    /// Writes why `setup` failed, cut at a character boundary to fit.
-    pub fn write_note(&self, text: &str) {
-        let mut len = text.len().min(NOTE_LEN);
-        while !text.is_char_boundary(len) {
-            len -= 1;
-        }
-        for (slot, &b) in self.note.iter().zip(&text.as_bytes()[..len]) {
+/// A short text in shared memory, written by one process at a time and read by another.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Note {
+    len: AtomicU32,
+    bytes: [AtomicU8; NOTE_LEN],
+}
+
+impl Note {
+    /// Writes `text`, cut at a character boundary to fit.
+    pub fn write(&self, text: &str) {
+        let len = (0..=text.len().min(NOTE_LEN)).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        for (slot, &b) in self.bytes.iter().zip(&text.as_bytes()[..len]) {
             slot.store(b, Relaxed);
         }
-        self.note_len.store(len as u32, SeqCst);
+        self.len.store(len as u32, SeqCst);
+    }
+
+    /// What was written (empty if nothing was).
+    pub fn read(&self) -> String {
+        let len = (self.len.load(SeqCst) as usize).min(NOTE_LEN);
+        let bytes: Vec<u8> = self.bytes[..len].iter().map(|b| b.load(Relaxed)).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 }
 

@@ -8,6 +8,7 @@ use super::driver::{self, Driver, MASTER_IGNORES, MASTER_SIGNALS};
 use super::service::Service;
 use crate::config::{Config, MAX_WORKERS};
 use crate::error::{Error, ForkError, Shutdown};
+use crate::health::Health;
 use crate::job::Job;
 use crate::log::{Ended, Level, StderrLogger};
 use crate::supervisor::{Failure, Kill, Supervisor};
@@ -32,7 +33,8 @@ impl<J: Job> Master<J> {
     /// Supervises until stopped, then returns how the stop went. Blocks the calling thread.
     ///
     /// Starts the workers, restarts those that die (with backoff), and acts on INT/TERM
-    /// (graceful stop; a second one stops at once), QUIT (immediate stop), TTIN/TTOU (one
+    /// (graceful stop; another within 1 s is the same request, a second one later stops at
+    /// once), QUIT (immediate stop), TTIN/TTOU (one
     /// worker more/fewer), HUP (rolling restart, one slot at a time), USR1 (reopen the logs,
     /// the master's first, then each worker's between performs) and CHLD; USR2, WINCH, ALRM
     /// and IO are logged and ignored, PIPE is ignored. The signal dispositions
@@ -76,15 +78,19 @@ impl<J: Job> Master<J> {
         if let Some(every) = sys::watchdog_from_env().filter(|_| service.notifying()) {
             sup.watchdog(every);
         }
-        let beats = self.beats.as_ref().expect("prepared");
-        let mut world = Driver::new(&mut self.job, &self.config, &*self.logger, beats);
+        let (beats, health) = self.beats.as_ref().expect("prepared");
+        let mut world = Driver::new(&mut self.job, &self.config, &*self.logger, beats, health);
         (world.signals, world.service) = (Some(&signals), Some(service));
         sup.begin(world.master, sys::now(), &mut world);
         driver::supervise(&mut sup, &mut world, &signals);
+        driver::wait_for_killed(&world);
         drop(signals);
         let (killed, late_starts) = (sup.killed(), sup.late_starts());
         let line = format_args!("master stopped ({killed} killed, performs late on schedule: {late_starts})");
         driver::log(&*self.logger, Level::Info, line);
+        if let Some(failures) = sup.failing() {
+            return Err(Error::Failing { failures, last: health.last_failure() });
+        }
         let Some(last) = sup.gave_up() else { return Ok(Shutdown { killed: sup.killed() }) };
         let last = describe(last, beats, sup.fork_error());
         match self.config.max_restarts {
@@ -158,7 +164,8 @@ impl<J: Job> Master<J> {
     fn prepare(&mut self) -> Result<(), Error> {
         self.validate()?;
         if self.beats.is_none() {
-            self.beats = Some(Beats::new(MAX_WORKERS).map_err(|e| Error::Io("mapping the shared heartbeat table", e))?);
+            let tables = Beats::new(MAX_WORKERS).and_then(|beats| Ok((beats, Health::new(MAX_WORKERS)?)));
+            self.beats = Some(tables.map_err(|e| Error::Io("mapping the shared heartbeat table", e))?);
         }
         Ok(())
     }
@@ -166,11 +173,11 @@ impl<J: Job> Master<J> {
     /// The unmonitored API's supervisor (made on first use when `create`) and a driver for it;
     /// `None` before the shared table is mapped.
     fn unmonitored(&mut self, create: bool) -> Option<(&mut Supervisor, Driver<'_, J>)> {
-        let beats = self.beats.as_ref()?;
+        let (beats, health) = self.beats.as_ref()?;
         if create && self.unmonitored.is_none() {
             self.unmonitored = Some(Supervisor::new(self.config.clone(), false));
         }
-        let world = Driver::new(&mut self.job, &self.config, &*self.logger, beats);
+        let world = Driver::new(&mut self.job, &self.config, &*self.logger, beats, health);
         Some((self.unmonitored.as_mut()?, world))
     }
 
@@ -202,7 +209,7 @@ fn describe(f: Failure, beats: &Beats, fork_error: Option<&ForkError>) -> String
         return format!("worker {} could not be forked: {e}", f.slot);
     }
     let how = if f.came_up { "died" } else { "failed to start" };
-    let note = beats.get(f.slot).note();
+    let note = beats.get(f.slot).note.read();
     let note = if note.is_empty() { String::new() } else { format!(" ({note})") };
     format!("worker {} {how}: {}{}{note}", f.slot, Ended(f.exit), Kill::after(f.kill))
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::service::Service;
 use crate::config::Config;
 use crate::error::ForkError;
+use crate::health::{Health, Runs};
 use crate::job::Job;
 use crate::log::{Level, Logger};
 use crate::pace::recycle_limit;
@@ -33,6 +34,9 @@ const MEANINGLESS: [i32; 4] = [sys::SIGUSR2, sys::SIGWINCH, sys::SIGALRM, sys::S
 /// to handle where it happens, not a reason to die.
 pub const MASTER_IGNORES: [i32; 1] = [sys::SIGPIPE];
 
+/// How long the master waits, at most, for the process groups it SIGKILLed to be empty.
+const LINGER: Duration = Duration::from_secs(1);
+
 /// How long the unmonitored API waits at most between looks when SIGCHLD is ignored (the
 /// kernel then reaps our workers itself, and no signal says so).
 const UNSIGNALLED_LOOK: Duration = Duration::from_millis(10);
@@ -43,6 +47,7 @@ pub struct Driver<'a, J: Job> {
     pub config: &'a Config,
     pub logger: &'a dyn Logger,
     pub beats: &'a Beats,
+    pub health: &'a Health,
     /// The handlers `run` installed, to take back out of each worker.
     pub signals: Option<&'a MasterSignals>,
     pub master: Pid,
@@ -50,14 +55,23 @@ pub struct Driver<'a, J: Job> {
     pub service: Option<&'a mut Service>,
     /// The slots forked for so far.
     pub forked: BTreeSet<usize>,
+    /// The process groups SIGKILLed, which must be empty before the master reports its exit.
+    pub killed: Vec<Pid>,
 }
 
 impl<'a, J: Job> Driver<'a, J> {
     /// A driver with no signal handlers and no service, as the unmonitored API has; `run` adds
     /// its own.
-    pub fn new(job: &'a mut J, config: &'a Config, logger: &'a dyn Logger, beats: &'a Beats) -> Self {
-        let master = sys::getpid();
-        Driver { job, config, logger, beats, signals: None, master, service: None, forked: BTreeSet::new() }
+    pub fn new(
+        job: &'a mut J,
+        config: &'a Config,
+        logger: &'a dyn Logger,
+        beats: &'a Beats,
+        health: &'a Health,
+    ) -> Self {
+        let (master, forked) = (sys::getpid(), BTreeSet::new());
+        let (signals, service, killed) = (None, None, Vec::new());
+        Driver { job, config, logger, beats, health, signals, master, service, forked, killed }
     }
 
     /// A daemon's stdout and stderr follow its log file.
@@ -87,6 +101,7 @@ impl<J: Job> World for Driver<'_, J> {
             tell_master: self.signals.is_some(),
             follow_log: self.follows_log(),
             beat,
+            health: self.health,
             logger: self.logger,
             mask,
         };
@@ -123,6 +138,10 @@ impl<J: Job> World for Driver<'_, J> {
 
     fn kill_group(&mut self, pid: Pid) {
         let _ = sys::kill_group(pid, sys::SIGKILL);
+        if self.killed.len() >= 1024 {
+            self.killed.retain(|&group| sys::kill_group(group, 0).is_ok());
+        }
+        self.killed.push(pid);
     }
 
     fn kill_perform(&mut self, slot: usize, pid: Pid, started: Duration) {
@@ -139,6 +158,14 @@ impl<J: Job> World for Driver<'_, J> {
         if self.beats.get(slot).ask_to_reopen() {
             let _ = sys::kill(pid, WAKE);
         }
+    }
+
+    fn runs(&self, slots: usize) -> Runs {
+        self.health.runs(slots)
+    }
+
+    fn perform_timed_out(&mut self, slot: usize) {
+        self.health.failed(slot, "perform timeout");
     }
 
     fn heartbeat(&self, slot: usize) -> Heartbeat {
@@ -200,6 +227,19 @@ pub fn supervise<J: Job>(sup: &mut Supervisor, world: &mut Driver<'_, J>, signal
             say!(world, Error, "waitid failed: {error}");
             sys::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+/// After the pool stopped: waits, at most `LINGER`, until every process group the master
+/// SIGKILLed is empty, reaping what was left to it (as PID 1 or a subreaper), so that nothing
+/// of the pool outlives the master's exit status.
+pub fn wait_for_killed<J: Job>(world: &Driver<'_, J>) {
+    let deadline = sys::now() + LINGER;
+    while world.killed.iter().any(|&group| sys::kill_group(group, 0).is_ok()) && sys::now() < deadline {
+        while let Ok(Some(exited)) = sys::peek_exited(None) {
+            let _ = sys::collect(exited.pid);
+        }
+        sys::sleep(Duration::from_millis(1));
     }
 }
 

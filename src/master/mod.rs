@@ -11,6 +11,7 @@ mod service;
 use std::path::PathBuf;
 
 use crate::config::Config;
+use crate::health::Health;
 use crate::job::Job;
 use crate::log::Logger;
 use crate::supervisor::Supervisor;
@@ -58,7 +59,8 @@ pub struct Master<J: Job> {
     job: J,
     config: Config,
     logger: Box<dyn Logger>,
-    beats: Option<Beats>,
+    /// The tables shared with the workers, once mapped.
+    beats: Option<(Beats, Health)>,
     /// The workers of the unmonitored API.
     unmonitored: Option<Supervisor>,
     pidfile: Option<PathBuf>,

@@ -137,6 +137,18 @@ impl<J: Job> Master<J> {
         self
     }
 
+    /// Gives up when `n` performs in a row fail across the pool (an `Err`, a panic, a perform
+    /// child that exits non-zero or is killed, a perform timeout; any success resets the
+    /// count): the master stops the pool gracefully and `run` returns
+    /// [`Error::Failing`](crate::Error::Failing), so that systemd's `Restart=on-failure`,
+    /// Kubernetes or runit see a broken job rather than a pool whose workers all live. Once the
+    /// count is reached no worker starts another perform. Default: none; the failures are
+    /// logged, backed off, and counted in `STATUS=`. At least 1.
+    pub fn max_failures(mut self, n: u64) -> Self {
+        self.config.max_failures = Some(n);
+        self
+    }
+
     /// Recycles each worker after it has run about `n` performs: it finishes its last one,
     /// drops its job and exits cleanly, and the master replaces it at once (`setup` runs
     /// again). That is not a death: no backoff, no ERROR line, and it does not count toward

@@ -29,6 +29,7 @@ pub use slot::Kill;
 
 use crate::config::Config;
 use crate::error::ForkError;
+use crate::health::Runs;
 use crate::log::{Human, Level, Workers};
 use crate::sys::{Exit, Exited, Pid};
 use crate::table::Heartbeat;
@@ -44,6 +45,8 @@ const TIMEOUT_RETRY: Duration = Duration::from_secs(1);
 /// How long a worker told to end at once may take before its process group is SIGKILLed
 /// from outside. A worker that is not wedged ends within milliseconds.
 const FORCE_GRACE: Duration = Duration::from_secs(1);
+/// An INT or TERM this soon after the one that began a graceful stop is the same request.
+const SAME_REQUEST: Duration = Duration::from_secs(1);
 /// How many workers the master forks between two looks at its signals.
 const FORK_BATCH: usize = 32;
 
@@ -73,6 +76,10 @@ pub trait World {
     fn ask_to_reopen(&mut self, slot: usize, pid: Pid);
     /// What the worker in `slot` says about itself.
     fn heartbeat(&self, slot: usize) -> Heartbeat;
+    /// How the performs of slots `0..slots` fare.
+    fn runs(&self, slots: usize) -> Runs;
+    /// A simple perform in `slot` overran its timeout (its worker is killed for it): a failure.
+    fn perform_timed_out(&mut self, slot: usize);
     /// A child that has exited (`pid`, or any when `None`), not yet reaped.
     fn exited(&mut self, pid: Option<Pid>) -> io::Result<Option<Exited>>;
     /// Reaps a child `exited` returned.
@@ -105,6 +112,10 @@ pub struct Supervisor {
     slots: Vec<Slot>,
     target: usize,
     stopping: Option<Cause>,
+    /// The INT or TERM that began a graceful stop, and when.
+    stop_signalled: Option<(Cause, Duration)>,
+    /// Performs failed this many times in a row, reaching `max_failures`: the stop's cause.
+    failing: Option<u64>,
     /// Workers ended by force after being asked to stop.
     killed: usize,
     /// Timeouts count from here at the earliest (the last return from a suspension).
@@ -155,6 +166,7 @@ impl Supervisor {
         self.reap(now, world);
         if self.supervising {
             self.notice_up(now, world);
+            self.check_runs(now, world);
         }
         // A deadline already past (a backoff over, more forks than one batch) is due now:
         // planning to wake at it would make the next turn look like a return from a suspension.
@@ -178,6 +190,11 @@ impl Supervisor {
     /// Workers ended by force after being asked to stop, so far.
     pub fn killed(&self) -> usize {
         self.killed
+    }
+
+    /// How many performs had failed in a row when `max_failures` stopped the pool, if it did.
+    pub fn failing(&self) -> Option<u64> {
+        self.failing
     }
 
     /// The failure that tripped the restart limit, if it tripped.

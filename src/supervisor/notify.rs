@@ -6,7 +6,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::{FORCE_GRACE, Supervisor, World, say};
+use super::{Cause, FORCE_GRACE, Supervisor, World, say};
+use crate::health::Failing;
 use crate::log::{Human, Workers};
 
 /// One message, as `sd_notify` words it (`Display` gives the datagram).
@@ -55,15 +56,17 @@ pub struct Status {
     pub timeouts: u64,
     /// Performs that started late against the interval's schedule.
     pub late_starts: u64,
+    /// Performs failing in a row, if they are.
+    pub failing: Option<Failing>,
 }
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {}/{} workers up; {} restarts, {} timeouts, {} late starts",
-            self.phase, self.up, self.target, self.restarts, self.timeouts, self.late_starts
-        )
+        write!(f, "{}: {}/{} workers up; ", self.phase, self.up, self.target)?;
+        if let Some(failing) = self.failing {
+            write!(f, "{failing}; ")?;
+        }
+        write!(f, "{} restarts, {} timeouts, {} late starts", self.restarts, self.timeouts, self.late_starts)
     }
 }
 
@@ -121,20 +124,32 @@ impl Supervisor {
     /// the watchdog is next due.
     pub(super) fn notify_turn(&mut self, now: Duration, world: &mut impl World) -> Option<Duration> {
         let up = self.up(world);
-        let status = self.status(up, world);
+        let status = self.status(up, now, world);
         if self.notices.status != Some(status) {
             self.notices.status = Some(status);
             world.notify(&Notice::Status(status));
         }
-        let (every, next) = self.notices.watchdog?;
+        // While performs fail, the status says so afresh every second.
+        let refresh = status.failing.map(|_| now + Duration::from_secs(1));
+        let Some((every, next)) = self.notices.watchdog else { return refresh };
         if now < next {
-            return Some(next);
+            return refresh.into_iter().chain([next]).min();
         }
         world.notify(&Notice::Watchdog);
         // From now, not from when it was due: a late turn gives no burst.
         let next = now + every;
         self.notices.watchdog = Some((every, next));
-        Some(next)
+        refresh.into_iter().chain([next]).min()
+    }
+
+    /// Gives up, with a graceful stop, once `max_failures` performs in a row have failed.
+    pub(super) fn check_runs(&mut self, now: Duration, world: &mut impl World) {
+        let in_a_row = world.runs(self.slots.len()).in_a_row;
+        if let Some(n) = self.cfg.max_failures.filter(|&n| in_a_row >= n && self.spawning()) {
+            self.failing = Some(in_a_row);
+            say!(world, Error, "{in_a_row} performs failed in a row (max_failures {n}): giving up");
+            self.begin_stop(Cause::Failing, now, world);
+        }
     }
 
     /// Live workers in wanted slots that finished `setup`.
@@ -143,7 +158,7 @@ impl Supervisor {
         (0..wanted).filter(|&i| self.slots[i].pid().is_some() && world.heartbeat(i).ready).count()
     }
 
-    fn status(&self, up: usize, world: &impl World) -> Status {
+    fn status(&self, up: usize, now: Duration, world: &impl World) -> Status {
         let phase = if self.stopping.is_some() {
             "stopping"
         } else if self.roll.is_some() {
@@ -156,6 +171,7 @@ impl Supervisor {
         let live = self.slots.iter().enumerate().filter(|(_, s)| s.pid().is_some());
         let late_starts = self.late_starts + live.map(|(i, _)| u64::from(world.heartbeat(i).late_starts)).sum::<u64>();
         let (restarts, timeouts) = (self.notices.restarts, self.notices.timeouts);
-        Status { phase, up, target: self.target, restarts, timeouts, late_starts }
+        let failing = world.runs(self.slots.len()).failing(now);
+        Status { phase, up, target: self.target, restarts, timeouts, late_starts, failing }
     }
 }

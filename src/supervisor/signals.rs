@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::{Kill, Notice, Supervisor, World, say};
+use super::{Kill, Notice, SAME_REQUEST, Supervisor, World, say};
 use crate::config::MAX_WORKERS;
 use crate::log::{Human, Workers};
 use crate::sys::{SIGINT, SIGQUIT, SIGTERM, signal_name};
@@ -32,6 +32,8 @@ pub enum Cause {
     RestartLimit,
     /// A worker failed to start, and the pool had to come up (a daemon).
     StartFailed,
+    /// Performs failed `max_failures` times in a row.
+    Failing,
 }
 
 impl fmt::Display for Cause {
@@ -40,6 +42,7 @@ impl fmt::Display for Cause {
             Cause::Signal(sig) => f.write_str(crate::sys::signal_name(*sig)),
             Cause::RestartLimit => f.write_str("restart limit"),
             Cause::StartFailed => f.write_str("failed start"),
+            Cause::Failing => f.write_str("failing performs"),
         }
     }
 }
@@ -49,11 +52,19 @@ impl Supervisor {
         if s.quit > 0 {
             self.stop_at_once(Cause::Signal(SIGQUIT), false, now, world);
         } else if s.int + s.term > 0 {
+            // One request often comes as two signals: `timeout` TERMs its child, then its own
+            // process group; so do `kill -TERM -PGID` and systemd's control-group kill.
             let by = Cause::Signal(if s.term > 0 { SIGTERM } else { SIGINT });
-            if self.stopping.is_some() || s.int + s.term > 1 {
-                self.stop_at_once(by, true, now, world);
-            } else {
-                self.begin_stop(by, now, world);
+            match (self.stopping, self.stop_signalled) {
+                (None, _) => {
+                    self.begin_stop(by, now, world);
+                    self.stop_signalled = Some((by, now));
+                }
+                (Some(_), Some((first, at))) if now < at + SAME_REQUEST => {
+                    let after = Human(now - at);
+                    say!(world, Debug, "{by} {after} after the {first} that began the stop: the same request");
+                }
+                _ => self.stop_at_once(by, true, now, world),
             }
         }
         if s.usr1 > 0 {

@@ -165,6 +165,7 @@ impl Supervisor {
                     say!(world, Error, "worker {i} (pid {pid}): perform timeout: {line}");
                 }
                 if strategy == Strategy::Simple {
+                    world.perform_timed_out(i);
                     self.kill_group(i, Kill::PerformTimeout, world);
                 } else {
                     world.kill_perform(i, pid, started);

@@ -17,6 +17,9 @@ use super::{Pid, check, check_fd, timespec};
 /// The signals Linux names beyond those of every Unix.
 pub const MORE_SIGNALS: [(c_int, &str); 2] = [(libc::SIGSTKFLT, "STKFLT"), (libc::SIGPWR, "PWR")];
 
+/// `CLOCK_MONOTONIC` at a tick's resolution, read without the time counter.
+pub const COARSE_CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC_COARSE;
+
 /// The kernel can signal a child when its parent dies.
 pub const DEATH_SIGNAL_WORKS: bool = true;
 

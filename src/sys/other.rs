@@ -25,6 +25,9 @@ use super::{Pid, check, now, sleep};
 /// The signals this system names beyond those of every Unix (none that the crate lists).
 pub const MORE_SIGNALS: [(c_int, &str); 0] = [];
 
+/// No coarse monotonic clock is used here.
+pub const COARSE_CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC;
+
 /// The kernel cannot signal a child when its parent dies.
 pub const DEATH_SIGNAL_WORKS: bool = false;
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, Strategy};
 use crate::error::ForkError;
+use crate::health::Health;
 use crate::job::{Context, Job};
 use crate::log::{Human, Level, Logger};
 use crate::pace::{Pace, first_due, restart_delay};
@@ -37,6 +38,7 @@ pub struct Spec<'a> {
     /// A daemon's stdout and stderr follow the log file when it is reopened.
     pub follow_log: bool,
     pub beat: &'a Beat,
+    pub health: &'a Health,
     pub logger: &'a dyn Logger,
     /// The signal mask to go back to after the fork (the master blocked its signals for it).
     pub mask: SigSet,
@@ -60,6 +62,24 @@ impl Spec<'_> {
         let room = name.len().min(15usize.saturating_sub(suffix.len()));
         let keep = (0..=room).rev().find(|&i| name.is_char_boundary(i)).unwrap_or(0);
         format!("{}{suffix}", &name[..keep])
+    }
+
+    /// Records how a perform ended (`None`: it succeeded) in the pool's health; returns whether
+    /// it succeeded. Wakes the master when that changes what it must do or say: the first
+    /// failure after a success, the failure that reaches `max_failures`, the success that ends
+    /// failures in a row. No system call otherwise.
+    fn record(&self, failure: Option<&str>) -> bool {
+        let wake = match failure {
+            None => self.health.succeeded(self.slot),
+            Some(what) => {
+                let in_a_row = self.health.failed(self.slot, what);
+                in_a_row == 1 || Some(in_a_row) == self.config.max_failures
+            }
+        };
+        if wake && self.tell_master {
+            let _ = sys::kill(self.master, WAKE);
+        }
+        failure.is_none()
     }
 
     /// Logs from the worker itself, then flushes Rust's and C's stdio: a perform child is
@@ -124,7 +144,7 @@ fn setup<J: Job>(job: &mut J, w: &Spec<'_>) {
         Err(p) => (Some(Level::Error), format!("setup panicked: {}", panic_message(&*p)), EXIT_PANIC),
     };
     if let Some(level) = level {
-        w.beat.write_note(&note);
+        w.beat.note.write(&note);
         let what = if code == EXIT_PANIC { "" } else { "setup failed: " };
         w.log(level, format_args!("worker {}: {what}{note}", w.slot));
         sys::exit(code)
@@ -150,7 +170,7 @@ fn refuse_threads(w: &Spec<'_>) {
         "{why} after setup: a forking worker cannot fork performs safely; use Strategy::Simple, \
          or start threads inside each perform"
     );
-    w.beat.write_note(&text);
+    w.beat.note.write(&text);
     w.log(Level::Error, format_args!("worker {}: {text}", w.slot));
     sys::exit(EXIT_SETUP_FAILED)
 }
@@ -209,6 +229,11 @@ impl Worker<'_, '_> {
         while self.go_on() {
             if self.w.beat.reopen_requested() && self.w.beat.take_reopen() {
                 crate::log::reopen(self.w.logger, self.w.follow_log);
+            }
+            if self.w.config.max_failures.is_some_and(|n| self.w.health.in_a_row() >= n) {
+                // The pool fails: the master stops it; no perform starts meanwhile.
+                self.idle(PARENT_CHECK);
+                continue;
             }
             if self.w.max_performs.is_some_and(|n| iteration >= n) {
                 self.w.beat.set_recycled();

@@ -24,10 +24,11 @@ fn outcome(ended: std::thread::Result<Result<(), BoxError>>) -> (i32, Option<(Le
     }
 }
 
-/// Logs a failed perform.
+/// Logs and records a failed perform.
 fn report(failure: Option<(Level, String)>, w: &Spec<'_>) {
     if let Some((level, why)) = failure {
         w.log(level, format_args!("worker {}: perform {why}", w.slot));
+        w.record(Some(&format!("perform {why}")));
     }
 }
 
@@ -45,7 +46,7 @@ pub fn here<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>) -> Succeeded {
     // buffered.
     sys::flush_stdouts();
     if let Ok(Ok(())) = ended {
-        return true;
+        return w.record(None);
     }
     let (code, failure) = outcome(ended);
     report(failure, w);
@@ -174,20 +175,22 @@ fn end_now(child: Pid, beat: &Beat) -> ! {
 fn judge(child: Pid, exit: Exit, sent: Sent, w: &Spec<'_>) -> Succeeded {
     let reported = w.beat.take_reported();
     match exit {
-        Exit::Code(0) | Exit::Vanished => true,
+        Exit::Code(0) | Exit::Vanished => w.record(None),
+        // The child logged and recorded it.
         _ if reported => false,
         // The master logged the timeout.
-        Exit::Signal(SIGKILL) if sent.kill => false,
-        // It ended as the stop asked it to.
+        Exit::Signal(SIGKILL) if sent.kill => w.record(Some("perform timeout")),
+        // It ended as the stop asked it to: neither a failure nor a success.
         Exit::Signal(sig) if sent.stop && Some(sig) == w.config.stop_signal.map(|s| s.as_raw()) => true,
         Exit::Signal(sig) => {
-            let name = sys::signal_name(sig);
-            w.log(Level::Error, format_args!("worker {}: perform child {child} was killed by signal {name}", w.slot));
-            false
+            let what = format!("perform child {child} was killed by signal {}", sys::signal_name(sig));
+            w.log(Level::Error, format_args!("worker {}: {what}", w.slot));
+            w.record(Some(&what))
         }
         Exit::Code(code) => {
-            w.log(Level::Warn, format_args!("worker {}: perform child {child} exited with code {code}", w.slot));
-            false
+            let what = format!("perform child {child} exited with code {code}");
+            w.log(Level::Warn, format_args!("worker {}: {what}", w.slot));
+            w.record(Some(&what))
         }
     }
 }

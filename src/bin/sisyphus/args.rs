@@ -32,6 +32,7 @@ pub struct Options {
     pub stop_timeout: Option<Duration>,
     pub max_performs: Option<u64>,
     pub max_restarts: Option<(u32, Duration)>,
+    pub max_failures: Option<u64>,
     pub pidfile: Option<PathBuf>,
     pub daemonize: bool,
     pub log_file: Option<PathBuf>,
@@ -59,6 +60,7 @@ impl Default for Options {
             stop_timeout: None,
             max_performs: None,
             max_restarts: None,
+            max_failures: None,
             pidfile: None,
             daemonize: false,
             log_file: None,
@@ -150,6 +152,7 @@ fn takes_value(name: &str) -> bool {
             | "stop-timeout"
             | "max-performs"
             | "max-restarts"
+            | "max-failures"
             | "pidfile"
             | "log-file"
             | "stop-signal"
@@ -201,6 +204,7 @@ fn set(o: &mut Options, name: &str, value: OsString) -> Result<(), String> {
         "setup-timeout" => o.setup_timeout = Some(dur()?),
         "stop-timeout" => o.stop_timeout = Some(dur()?),
         "max-performs" => o.max_performs = Some(number(name, text()?, 1, u64::MAX)?),
+        "max-failures" => o.max_failures = Some(number(name, text()?, 1, u64::MAX)?),
         "max-restarts" => {
             let (n, within) = text()?
                 .split_once('/')

@@ -19,7 +19,8 @@ use sisyphus::{Error, FileLogger, Job, Level, Master, Signal, StderrLogger};
 
 /// Bad input: nothing was started.
 const EXIT_USAGE: u8 = 2;
-/// A fatal error: the pidfile is held, the restart limit was hit, a daemon never came up.
+/// A fatal error: the pidfile is held, the restart limit was hit, runs failed `--max-failures`
+/// times in a row, a daemon never came up.
 const EXIT_FATAL: u8 = 1;
 /// A stop that had to SIGKILL workers: still running at the stop timeout, or asked to stop
 /// at once (a second INT or TERM, QUIT).
@@ -28,8 +29,8 @@ const EXIT_KILLED: u8 = 3;
 const HELP: &str = "\
 Usage: sisyphus [OPTIONS] [--] COMMAND [ARGS...]
 Run COMMAND again and again in a pool of workers, until stopped (INT or TERM:
-each run finishes first; a second one, or QUIT, stops at once). Options end
-at -- or at COMMAND.
+each run finishes first; a second one 1 s or more later, or QUIT, stops at
+once). Options end at -- or at COMMAND.
 
   -w, --workers N          workers (default 1; 0 to 4096)
       --interval DUR       start a run at most once per DUR, on a fixed schedule
@@ -42,6 +43,7 @@ at -- or at COMMAND.
       --perform-timeout DUR, --setup-timeout DUR, --stop-timeout DUR (25s)
       --max-performs N     replace a worker after about N runs
       --max-restarts N/DUR exit 1 after more than N deaths within DUR
+      --max-failures N     exit 1 after N failed runs in a row
       --pidfile PATH       lock PATH and write the master's pid into it
       --daemonize          detach; exit 0 once every worker is up, else 1
       --log-file PATH      log there (reopened on USR1) instead of stderr
@@ -180,6 +182,9 @@ pub fn configure<J: Job>(m: Master<J>, o: &Options) -> Master<J> {
     }
     if let Some((n, within)) = o.max_restarts {
         m = m.max_restarts(n, within);
+    }
+    if let Some(n) = o.max_failures {
+        m = m.max_failures(n);
     }
     // To a perform child that is COMMAND; a worker or `--prefix` relay that starts COMMAND
     // passes it on itself.

@@ -2,6 +2,7 @@
 //! turn at chosen times. Each test asserts the exact calls, levels and wordings.
 
 mod exits;
+mod health;
 mod notify;
 mod pure;
 mod roll;
@@ -47,6 +48,10 @@ struct Fake {
     wait_fails: bool,
     /// Every `notify`, as its datagram (not in `calls`: most turns send a status).
     notices: Vec<String>,
+    /// How the performs fare, as the workers would have recorded it.
+    runs: Runs,
+    /// Slots whose simple perform timed out (not in `calls`).
+    timed_out: Vec<usize>,
 }
 
 impl Fake {
@@ -100,6 +105,12 @@ impl World for Fake {
     }
     fn heartbeat(&self, slot: usize) -> Heartbeat {
         self.beats.get(&slot).copied().unwrap_or_default()
+    }
+    fn runs(&self, _: usize) -> Runs {
+        self.runs
+    }
+    fn perform_timed_out(&mut self, slot: usize) {
+        self.timed_out.push(slot);
     }
     fn exited(&mut self, pid: Option<Pid>) -> io::Result<Option<Exited>> {
         self.waits.push(pid);

@@ -3,12 +3,12 @@
 use super::*;
 
 #[test]
-fn a_second_int_during_a_graceful_stop_ends_every_worker_at_once() {
+fn a_second_int_a_second_or_more_into_a_graceful_stop_ends_every_worker_at_once() {
     let (mut sup, mut w) = pool(cfg(2));
     assert_eq!(sup.turn(at(10), Signals { int: 1, ..S }, &mut w), Some(at(5010)));
     assert_eq!(w.take(), [info("INT: stopping 2 workers gracefully (timeout 5 s)"), Ask(0, 100), Ask(1, 101)]);
     assert_eq!(sup.killed(), 0);
-    assert_eq!(sup.turn(at(20), Signals { int: 1, ..S }, &mut w), Some(at(1020)));
+    assert_eq!(sup.turn(at(1010), Signals { int: 1, ..S }, &mut w), Some(at(2010)));
     assert_eq!(w.take(), [warn("second INT: stopping 2 workers at once"), Force(0, 100), Force(1, 101)]);
     assert_eq!(sup.killed(), 2);
 }
@@ -18,9 +18,27 @@ fn term_after_int_is_also_immediate() {
     let (mut sup, mut w) = pool(cfg(1));
     sup.turn(at(10), Signals { int: 1, ..S }, &mut w);
     w.take();
-    sup.turn(at(20), Signals { term: 1, ..S }, &mut w);
+    sup.turn(at(1500), Signals { term: 1, ..S }, &mut w);
     assert_eq!(w.take(), [warn("second TERM: stopping 1 worker at once"), Force(0, 100)]);
     assert_eq!(sup.killed(), 1);
+}
+
+#[test]
+fn an_int_or_term_within_a_second_of_the_one_that_began_the_stop_is_the_same_request() {
+    let (mut sup, mut w) = pool(cfg(2));
+    sup.turn(at(10), Signals { term: 1, ..S }, &mut w);
+    w.take();
+    // As `timeout` sends it: TERM to the master, then to its whole process group.
+    sup.turn(at(11), Signals { term: 1, ..S }, &mut w);
+    sup.turn(at(1009), Signals { int: 1, ..S }, &mut w);
+    let same = |by: &str, after: &str| {
+        Log(Level::Debug, format!("{by} {after} after the TERM that began the stop: the same request"))
+    };
+    assert_eq!(w.take(), [same("TERM", "1 ms"), same("INT", "999 ms")]);
+    assert_eq!(sup.killed(), 0);
+    // A second one a second later is a second request.
+    sup.turn(at(1010), Signals { term: 1, ..S }, &mut w);
+    assert_eq!(w.take(), [warn("second TERM: stopping 2 workers at once"), Force(0, 100), Force(1, 101)]);
 }
 
 #[test]
@@ -32,11 +50,11 @@ fn quit_stops_at_once_with_no_graceful_line() {
 }
 
 #[test]
-fn two_ints_in_one_turn_stop_at_once() {
+fn two_ints_in_one_turn_are_one_graceful_stop() {
     let (mut sup, mut w) = pool(cfg(2));
-    sup.turn(at(10), Signals { int: 2, ..S }, &mut w);
-    assert_eq!(w.take(), [warn("second INT: stopping 2 workers at once"), Force(0, 100), Force(1, 101)]);
-    assert_eq!(sup.killed(), 2);
+    sup.turn(at(10), Signals { int: 2, term: 1, ..S }, &mut w);
+    assert_eq!(w.take(), [info("TERM: stopping 2 workers gracefully (timeout 5 s)"), Ask(0, 100), Ask(1, 101)]);
+    assert_eq!(sup.killed(), 0);
 }
 
 #[test]
