@@ -33,7 +33,7 @@ pub struct Slot {
     /// `sys::now_coarse()` in ns at the end of its last successful perform, or 0.
     last_success: AtomicU64,
     /// What its last failed perform did: `exited with code 1`, `failed: no such table`.
-    failure: Note,
+    failure: Note<1000>,
 }
 
 // SAFETY: both are atomics only, valid when zeroed, and hold no pointers.
@@ -98,10 +98,15 @@ impl Health {
         Runs { failed, in_a_row, last_success: (ns != 0).then(|| Duration::from_nanos(ns)) }
     }
 
+    /// What slot `slot`'s last failed perform was.
+    pub fn failure(&self, slot: usize) -> String {
+        self.slots.get(slot).failure.read()
+    }
+
     /// The last failed perform: `worker 1: exited with code 1`.
     pub fn last_failure(&self) -> String {
         let last = self.pool.get(0).last.load(SeqCst) as usize;
-        format!("worker {last}: {}", self.slots.get(last).failure.read())
+        format!("worker {last}: {}", self.failure(last))
     }
 }
 
@@ -148,8 +153,8 @@ mod tests {
         assert_eq!((runs.failed, runs.in_a_row, health.in_a_row()), (2, 0, 0));
         let at = runs.last_success.expect("a success");
         assert!(at <= sys::now() && sys::now() - at < Duration::from_secs(5), "{at:?}");
-        assert_eq!(health.failed(2, "é".repeat(150).as_str()), 1);
-        assert_eq!(health.last_failure().chars().count(), "worker 2: ".len() + 100, "cut to 200 bytes");
+        assert_eq!(health.failed(2, "é".repeat(600).as_str()), 1);
+        assert_eq!(health.last_failure().chars().count(), "worker 2: ".len() + 500, "cut to 1,000 bytes");
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub struct Beat {
     /// Performs that started late against the interval's schedule (overruns, suspensions).
     late_starts: AtomicU32,
     /// Why `setup` failed, as the worker wrote it.
-    pub note: Note,
+    pub note: Note<NOTE_LEN>,
     /// The perform child logged its own failure (an `Err` or a panic), so the worker need not.
     reported: AtomicBool,
     // Written by the master (`stop` also by the worker, on a TERM or INT of its own).
@@ -231,15 +231,15 @@ impl Beat {
 /// A short text in shared memory, written by one process at a time and read by another.
 #[repr(C)]
 #[derive(Debug)]
-pub struct Note {
+pub struct Note<const N: usize> {
     len: AtomicU32,
-    bytes: [AtomicU8; NOTE_LEN],
+    bytes: [AtomicU8; N],
 }
 
-impl Note {
+impl<const N: usize> Note<N> {
     /// Writes `text`, cut at a character boundary to fit.
     pub fn write(&self, text: &str) {
-        let len = (0..=text.len().min(NOTE_LEN)).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        let len = (0..=text.len().min(N)).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
         for (slot, &b) in self.bytes.iter().zip(&text.as_bytes()[..len]) {
             slot.store(b, Relaxed);
         }
@@ -248,7 +248,7 @@ impl Note {
 
     /// What was written (empty if nothing was).
     pub fn read(&self) -> String {
-        let len = (self.len.load(SeqCst) as usize).min(NOTE_LEN);
+        let len = (self.len.load(SeqCst) as usize).min(N);
         let bytes: Vec<u8> = self.bytes[..len].iter().map(|b| b.load(Relaxed)).collect();
         String::from_utf8_lossy(&bytes).into_owned()
     }

@@ -40,6 +40,10 @@ impl LogFacade {
 }
 
 impl Logger for LogFacade {
+    fn enabled(&self, level: Level) -> bool {
+        level < Level::Debug || ::log::max_level() >= ::log::LevelFilter::Debug
+    }
+
     fn log(&self, level: Level, args: fmt::Arguments<'_>) {
         let level = match level {
             Level::Error => ::log::Level::Error,

@@ -70,6 +70,10 @@ impl Logger for FileLogger {
         }
     }
 
+    fn enabled(&self, level: Level) -> bool {
+        level <= self.level
+    }
+
     fn file(&self) -> Option<&Path> {
         Some(&self.path)
     }

@@ -65,6 +65,14 @@ pub trait Logger {
     /// Records one event.
     fn log(&self, level: Level, args: fmt::Arguments<'_>);
 
+    /// Whether lines at `level` are kept. The crate asks before it makes lines that cost
+    /// something to make, a line at the start and the end of every perform at DEBUG, and makes
+    /// them only if so; it logs the others either way and leaves the filtering to `log`. The
+    /// default keeps every level but DEBUG.
+    fn enabled(&self, level: Level) -> bool {
+        level < Level::Debug
+    }
+
     /// Reopens whatever the logger writes to, on request; the default does nothing. Like
     /// [`log`](Logger::log), it must not block.
     ///
@@ -123,6 +131,10 @@ impl Logger for StderrLogger {
         if level <= self.level {
             write_line(2, level, args);
         }
+    }
+
+    fn enabled(&self, level: Level) -> bool {
+        level <= self.level
     }
 }
 
@@ -193,6 +205,10 @@ pub struct NullLogger;
 
 impl Logger for NullLogger {
     fn log(&self, _: Level, _: fmt::Arguments<'_>) {}
+
+    fn enabled(&self, _: Level) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use crate::pace::{Pace, first_due, restart_delay};
 use crate::sys::{self, Pid, SIGINT, SIGTERM, SigSet};
 use crate::table::{Beat, EXIT_PANIC, EXIT_SETUP_FAILED, WAKE};
 
+use perform::Outcome;
 use signals::parent_gone;
 
 /// How often a worker whose death signal could not be armed looks for its master while it
@@ -64,11 +65,10 @@ impl Spec<'_> {
         format!("{}{suffix}", &name[..keep])
     }
 
-    /// Records how a perform ended (`None`: it succeeded) in the pool's health; returns whether
-    /// it succeeded. Wakes the master when that changes what it must do or say: the first
+    /// Records how a perform ended (`None`: it succeeded) in the pool's health. Wakes the master when that changes what it must do or say: the first
     /// failure after a success, the failure that reaches `max_failures`, the success that ends
     /// failures in a row. No system call otherwise.
-    fn record(&self, failure: Option<&str>) -> bool {
+    fn record(&self, failure: Option<&str>) {
         let wake = match failure {
             None => self.health.succeeded(self.slot),
             Some(what) => {
@@ -79,7 +79,6 @@ impl Spec<'_> {
         if wake && self.tell_master {
             let _ = sys::kill(self.master, WAKE);
         }
-        failure.is_none()
     }
 
     /// Logs from the worker itself, then flushes Rust's and C's stdio: a perform child is
@@ -209,7 +208,7 @@ impl Worker<'_, '_> {
 
     /// Runs `perform` until asked to stop, each start paced by the interval and the failure
     /// backoff; `perform` says whether it succeeded, or `None` if it could not run at all.
-    fn paced(&mut self, mut perform: impl FnMut(&mut Self, &Context) -> Option<bool>) {
+    fn paced(&mut self, mut perform: impl FnMut(&mut Self, &Context) -> Option<Outcome>) {
         // Without an interval or a backoff pending, no clock is read: the simple loop's cost.
         let pacing = self.w.config.pacing;
         let clocked = pacing.interval.is_some();
@@ -225,6 +224,8 @@ impl Worker<'_, '_> {
             // For a worker that may replace this one, even before its first perform.
             beat.set_next_due(pace.next());
         }
+        // A line per perform only for a logger that keeps them: none costs a clock read.
+        let debug = self.w.logger.enabled(Level::Debug);
         let mut iteration = 0;
         while self.go_on() {
             if self.w.beat.reopen_requested() && self.w.beat.take_reopen() {
@@ -247,6 +248,7 @@ impl Worker<'_, '_> {
                 }
             }
             let mut ctx = self.w.context(iteration);
+            let mut behind = None;
             if clocked {
                 let now = sys::now();
                 let start = pace.start(now);
@@ -255,12 +257,16 @@ impl Worker<'_, '_> {
                 if let Some(late) = start.late {
                     self.late(late);
                 }
+                behind = Some(now.saturating_sub(start.scheduled));
                 ctx = ctx.with_scheduled(Instant::now() - now.saturating_sub(start.scheduled));
             }
-            let Some(succeeded) = perform(self, &ctx) else { continue };
+            let began = debug.then(|| perform::starts(self.w, iteration, behind));
+            let Some(outcome) = perform(self, &ctx) else { continue };
+            let succeeded = outcome.is_ok();
             if clocked || !succeeded || pace.backing_off() {
                 pace.finished(succeeded, sys::now());
             }
+            perform::ended(self.w, iteration, outcome, began, pace.due());
             iteration += 1;
         }
     }
@@ -275,7 +281,7 @@ impl Worker<'_, '_> {
 
     /// After a perform child's fork: says when fork works again; after a failure, backs off as
     /// the master does, responsive to a stop meanwhile, and returns `None` (no perform ran).
-    fn forked(&mut self, result: std::io::Result<bool>) -> Option<bool> {
+    fn forked(&mut self, result: std::io::Result<Outcome>) -> Option<Outcome> {
         let (slot, n) = (self.w.slot, self.fork_failures);
         match result {
             Ok(succeeded) if n > 0 => {

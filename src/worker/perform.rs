@@ -7,33 +7,64 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use super::signals::{self, SetupSignals};
 use super::{PARENT_CHECK, Spec, panic_message};
 use crate::job::{BoxError, Context, Job};
-use crate::log::Level;
+use crate::log::{Human, Level};
 use crate::sys::{self, Exit, Pid, SIGKILL};
 use crate::table::{Beat, EXIT_PANIC, EXIT_PERFORM_FAILED, WAKE};
 
-/// Whether a perform succeeded.
-pub type Succeeded = bool;
+/// How a perform ended: `Ok`, or a failure with what to log (`None`: logged already).
+pub type Outcome = Result<(), Option<(Level, String)>>;
 
-/// The exit code a perform child ends with (0, `EXIT_PERFORM_FAILED` or `EXIT_PANIC`) and, for
-/// a failure, what to log.
-fn outcome(ended: std::thread::Result<Result<(), BoxError>>) -> (i32, Option<(Level, String)>) {
-    match ended {
-        Ok(Ok(())) => (0, None),
-        Ok(Err(e)) => (EXIT_PERFORM_FAILED, Some((Level::Warn, format!("failed: {e}")))),
-        Err(p) => (EXIT_PANIC, Some((Level::Error, format!("panicked: {}", panic_message(&*p))))),
+/// At DEBUG: perform `iteration` starts, `behind` its due time on the schedule (with an
+/// interval). Returns when.
+pub fn starts(w: &Spec<'_>, iteration: u64, behind: Option<std::time::Duration>) -> std::time::Duration {
+    match behind {
+        Some(behind) => w.log(
+            Level::Debug,
+            format_args!("worker {}: perform {iteration} starts, {} after its due time", w.slot, Human(behind)),
+        ),
+        None => w.log(Level::Debug, format_args!("worker {}: perform {iteration} starts", w.slot)),
+    }
+    sys::now()
+}
+
+/// Logs how perform `iteration` ended: a failure at its level, with when the next perform
+/// comes (`next_due`); and, when it `began` is known (DEBUG), every end with its duration.
+pub fn ended(
+    w: &Spec<'_>,
+    iteration: u64,
+    outcome: Outcome,
+    began: Option<std::time::Duration>,
+    next_due: std::time::Duration,
+) {
+    if outcome.is_ok() && began.is_none() {
+        return;
+    }
+    let now = sys::now();
+    if let Err(Some((level, what))) = &outcome {
+        // In whole milliseconds: the clock has moved on since the backoff was set.
+        let next =
+            Human(std::time::Duration::from_millis((next_due.saturating_sub(now).as_micros() as u64 + 500) / 1000));
+        w.log(*level, format_args!("worker {}: {what}; next in {next}", w.slot));
+    }
+    if let Some(began) = began {
+        let how = if outcome.is_ok() { "ok".to_string() } else { w.health.failure(w.slot) };
+        let took = Human(now.saturating_sub(began));
+        w.log(Level::Debug, format_args!("worker {}: perform {iteration} ended after {took}: {how}", w.slot));
     }
 }
 
-/// Logs and records a failed perform.
-fn report(failure: Option<(Level, String)>, w: &Spec<'_>) {
-    if let Some((level, why)) = failure {
-        w.log(level, format_args!("worker {}: perform {why}", w.slot));
-        w.record(Some(&format!("perform {why}")));
+/// The exit code a perform child ends with (0, `EXIT_PERFORM_FAILED` or `EXIT_PANIC`) and, for
+/// a failure, its level and what it was (`perform failed: ...`).
+fn outcome(ended: std::thread::Result<Result<(), BoxError>>) -> (i32, Option<(Level, String)>) {
+    match ended {
+        Ok(Ok(())) => (0, None),
+        Ok(Err(e)) => (EXIT_PERFORM_FAILED, Some((Level::Warn, format!("perform failed: {e}")))),
+        Err(p) => (EXIT_PANIC, Some((Level::Error, format!("perform panicked: {}", panic_message(&*p))))),
     }
 }
 
 /// Runs `perform` in the worker (simple strategy). A panic ends the worker (exit 101).
-pub fn here<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>) -> Succeeded {
+pub fn here<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>) -> Outcome {
     if w.timed() {
         w.beat.stamp(Some(sys::now()));
     }
@@ -46,14 +77,17 @@ pub fn here<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>) -> Succeeded {
     // buffered.
     sys::flush_stdouts();
     if let Ok(Ok(())) = ended {
-        return w.record(None);
+        w.record(None);
+        return Ok(());
     }
     let (code, failure) = outcome(ended);
-    report(failure, w);
+    let (level, what) = failure.unwrap_or((Level::Warn, String::new()));
+    w.record(Some(&what));
     if code == EXIT_PANIC {
+        w.log(level, format_args!("worker {}: {what}", w.slot));
         sys::exit(EXIT_PANIC)
     }
-    false
+    Err(Some((level, what)))
 }
 
 /// Runs one perform in a fresh child and waits for it, killing its group if the master says
@@ -66,7 +100,7 @@ pub fn in_child<J: Job>(
     me: Pid,
     name: &str,
     armed: bool,
-) -> std::io::Result<Succeeded> {
+) -> std::io::Result<Outcome> {
     // Nothing is buffered here: the worker flushed after `setup` and after its own log lines.
     let started = w.timed().then(sys::now);
     w.beat.stamp(started);
@@ -81,11 +115,12 @@ pub fn in_child<J: Job>(
             signals::give_back(from_setup);
             sys::set_process_name(name);
             let (code, failure) = outcome(catch_unwind(AssertUnwindSafe(|| job.perform(ctx))));
-            if failure.is_some() {
-                // The worker need not log it again.
+            if let Some((_, what)) = failure {
+                // Counted here, and noted for the worker, which logs it with when the next
+                // perform comes.
+                w.record(Some(&what));
                 w.beat.set_reported();
             }
-            report(failure, w);
             sys::exit(code)
         })
     };
@@ -171,26 +206,32 @@ fn end_now(child: Pid, beat: &Beat) -> ! {
     sys::exit(128 + SIGKILL)
 }
 
-/// Whether the perform succeeded; logs what the child did not log itself.
-fn judge(child: Pid, exit: Exit, sent: Sent, w: &Spec<'_>) -> Succeeded {
-    let reported = w.beat.take_reported();
+/// How the perform ended, recorded in the pool's health unless the child did.
+fn judge(child: Pid, exit: Exit, sent: Sent, w: &Spec<'_>) -> Outcome {
+    let failed = |level, what: String| {
+        w.record(Some(&what));
+        Err(Some((level, what)))
+    };
     match exit {
-        Exit::Code(0) | Exit::Vanished => w.record(None),
-        // The child logged and recorded it.
-        _ if reported => false,
+        Exit::Code(0) | Exit::Vanished => {
+            w.record(None);
+            Ok(())
+        }
+        // The child counted it, and noted what it was.
+        _ if w.beat.take_reported() => {
+            let level = if exit == Exit::Code(EXIT_PANIC) { Level::Error } else { Level::Warn };
+            Err(Some((level, w.health.failure(w.slot))))
+        }
         // The master logged the timeout.
-        Exit::Signal(SIGKILL) if sent.kill => w.record(Some("perform timeout")),
+        Exit::Signal(SIGKILL) if sent.kill => {
+            w.record(Some("perform timeout"));
+            Err(None)
+        }
         // It ended as the stop asked it to: neither a failure nor a success.
-        Exit::Signal(sig) if sent.stop && Some(sig) == w.config.stop_signal.map(|s| s.as_raw()) => true,
+        Exit::Signal(sig) if sent.stop && Some(sig) == w.config.stop_signal.map(|s| s.as_raw()) => Ok(()),
         Exit::Signal(sig) => {
-            let what = format!("perform child {child} was killed by signal {}", sys::signal_name(sig));
-            w.log(Level::Error, format_args!("worker {}: {what}", w.slot));
-            w.record(Some(&what))
+            failed(Level::Error, format!("perform child {child} was killed by signal {}", sys::signal_name(sig)))
         }
-        Exit::Code(code) => {
-            let what = format!("perform child {child} exited with code {code}");
-            w.log(Level::Warn, format_args!("worker {}: {what}", w.slot));
-            w.record(Some(&what))
-        }
+        Exit::Code(code) => failed(Level::Warn, format!("perform child {child} exited with code {code}")),
     }
 }
