@@ -18,6 +18,7 @@ mod input;
 mod naming;
 mod output;
 mod stopping;
+mod verbose;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -39,6 +40,7 @@ use input::{bad_input, help_and_version};
 use naming::name_option;
 use output::{pacing, pacing_survives_replacement, prefix, prefix_long_lines_through_a_pipe};
 use stopping::{no_stop_signal, stop_as_runs_start, stop_signal, stop_signal_reaches_the_runs_group};
+use verbose::verbose_lines;
 
 fn main() {
     run_scenarios(&[
@@ -87,6 +89,8 @@ fn main() {
         ("forking_failing_command_backs_off", || backoff("forking")),
         ("simple_failing_command_backs_off", || backoff("simple")),
         ("name_option_names_the_workers", name_option),
+        ("forking_verbose_logs_each_runs_start_and_end", || verbose_lines("forking")),
+        ("simple_verbose_logs_each_runs_start_and_end", || verbose_lines("simple")),
     ]);
 }
 
