@@ -6,7 +6,7 @@ use std::os::fd::IntoRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering::AcqRel, Ordering::Acquire};
 
-use super::{Level, Logger, write_line};
+use super::{Level, Logger, line, write_line};
 use crate::sys;
 
 /// Appends each event as one line to a file, with a single `write(2)`, in the format of
@@ -18,6 +18,14 @@ use crate::sys;
 /// close-on-exec), so lines from the master and its workers, which share the descriptor,
 /// never overwrite or interleave with each other. Like `StderrLogger`, it never blocks: a
 /// line the file cannot take at once is dropped, counted and reported later.
+///
+/// A line a full disk or an I/O error keeps out is dropped too, and counted. The part of it
+/// the disk took, if any, is ended before the next line that gets through (at worst leaving a
+/// blank line), so that next line is never glued to it; lines of another process sharing the
+/// file can still be, if that process wrote nothing while the disk was full. The first failed
+/// line since lines last got through is also said on standard error, once per process: `cannot
+/// write to log file PATH: ERROR` (where a daemon's stderr is the log file itself, that is
+/// lost too).
 ///
 /// [`reopen`](Logger::reopen) opens the path again and swaps the new descriptor in, then
 /// closes the old one: what a log rotation tool should trigger once it has renamed the file
@@ -65,8 +73,11 @@ impl FileLogger {
 
 impl Logger for FileLogger {
     fn log(&self, level: Level, args: fmt::Arguments<'_>) {
-        if level <= self.level {
-            write_line(self.fd.load(Acquire), level, args);
+        if level <= self.level
+            && let Some(e) = write_line(self.fd.load(Acquire), level, args)
+        {
+            let why = line(Level::Error, format_args!("cannot write to log file {}: {e}", self.path.display()));
+            let _ = sys::write_nowait(2, why.as_bytes());
         }
     }
 

@@ -6,11 +6,11 @@ mod file;
 mod line;
 mod words;
 
-use std::fmt;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{SystemTime, UNIX_EPOCH};
+use std::{fmt, io};
 
-use crate::sys::{self, DROPPED_LINES, WriteOutcome};
+use crate::sys::{self, CUT, DROPPED_LINES};
 #[cfg(feature = "log")]
 pub use facade::LogFacade;
 pub use file::FileLogger;
@@ -106,7 +106,9 @@ impl<F: Fn(Level, fmt::Arguments<'_>)> Logger for F {
 /// `| logger`), a line that does not fit is dropped and counted, and the count is logged once
 /// lines get through again. It does so without making the descriptor non-blocking for the
 /// other processes that share it (Linux: `pwritev2(RWF_NOWAIT)`; elsewhere, and on a
-/// terminal, it writes only when `poll` says there is room). Control characters in a message
+/// terminal, it writes only when `poll` says there is room). A line whose write fails (a full
+/// disk, an I/O error) is dropped and counted too, and the next line that gets through comes
+/// after a newline that ends whatever part of it was written. Control characters in a message
 /// are escaped, so one event is always one line; lines are cut at 1,024 bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct StderrLogger {
@@ -138,28 +140,29 @@ impl Logger for StderrLogger {
     }
 }
 
-/// Formats one line and writes it to `fd` without blocking; a line that cannot be written is
-/// counted, and the count reported before the next line that can.
-pub(crate) fn write_line(fd: i32, level: Level, args: fmt::Arguments<'_>) {
-    let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
-    let pid = sys::getpid();
+/// Formats one line and writes it to `fd` without blocking. A line that cannot be written is
+/// counted, and the count reported before the next line that can. After a write that failed
+/// (see [`sys::write_nowait`]), not merely found the output full, that next line is preceded by
+/// a newline: the part of a line a full disk took stays on a line of its own, never glued to
+/// the next (at worst, a blank line). Returns the error of a write that failed when it is this
+/// process's first since its lines last got through.
+pub(crate) fn write_line(fd: i32, level: Level, args: fmt::Arguments<'_>) -> Option<io::Error> {
     let dropped = DROPPED_LINES.load(Relaxed);
-    if dropped > 0 {
-        let notice = format_args!("{dropped} log lines dropped: the output was not being read");
-        match sys::write_nowait(fd, Line::new(unix_ms, pid, Level::Warn, notice).as_bytes()) {
-            WriteOutcome::Written => {
-                DROPPED_LINES.fetch_sub(dropped, Relaxed);
-            }
-            WriteOutcome::Dropped => {
-                DROPPED_LINES.fetch_add(1, Relaxed);
-                return;
-            }
-            WriteOutcome::Failed => return,
-        }
+    let mut written = if dropped & CUT != 0 { sys::write_nowait(fd, b"\n") } else { Ok(()) };
+    if dropped > 0 && written.is_ok() {
+        let why = if dropped & CUT != 0 { "writing failed" } else { "the output was not being read" };
+        let notice = line(Level::Warn, format_args!("{} log lines dropped: {why}", dropped & !CUT));
+        written = sys::write_nowait(fd, notice.as_bytes()).inspect(|()| _ = DROPPED_LINES.fetch_sub(dropped, Relaxed));
     }
-    if sys::write_nowait(fd, Line::new(unix_ms, pid, level, args).as_bytes()) == WriteOutcome::Dropped {
-        DROPPED_LINES.fetch_add(1, Relaxed);
-    }
+    let e = written.and_then(|()| sys::write_nowait(fd, line(level, args).as_bytes())).err()?;
+    DROPPED_LINES.fetch_add(1, Relaxed);
+    (e.kind() != io::ErrorKind::WouldBlock && DROPPED_LINES.fetch_or(CUT, Relaxed) & CUT == 0).then_some(e)
+}
+
+/// `message` as a line, stamped now by this process.
+fn line(level: Level, message: fmt::Arguments<'_>) -> Line {
+    let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    Line::new(unix_ms, sys::getpid(), level, message)
 }
 
 /// In a new worker, on its thread: `logger` (the address of the `&dyn Logger` the worker
@@ -185,7 +188,7 @@ pub(crate) fn job_log(level: Level, args: fmt::Arguments<'_>) {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| logger.log(level, args)));
             sys::flush_stdio();
         }
-        None => write_line(2, level, args),
+        None => _ = write_line(2, level, args),
     }
 }
 

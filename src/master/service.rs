@@ -73,8 +73,8 @@ impl Service {
             Ok(()) => self.failing = false,
             Err(error) if !self.failing => {
                 self.failing = true;
-                let line = format_args!("cannot notify the service manager (NOTIFY_SOCKET): {error}");
-                driver::log(logger, Level::Warn, line);
+                let what = "cannot notify the service manager (NOTIFY_SOCKET)";
+                driver::log(logger, Level::Warn, format_args!("{what}: {error}"));
             }
             Err(_) => {}
         }

@@ -161,8 +161,8 @@ impl Supervisor {
                     self.notices.timeouts += 1;
                     let what = if strategy == Strategy::Simple { "the worker" } else { "its perform child" };
                     let (elapsed, limit) = (Human(elapsed), Human(limit));
-                    let line = format_args!("running {elapsed}, limit {limit}; killing {what}");
-                    say!(world, Error, "worker {i} (pid {pid}): perform timeout: {line}");
+                    let ran = format!("running {elapsed}, limit {limit}");
+                    say!(world, Error, "worker {i} (pid {pid}): perform timeout: {ran}; killing {what}");
                 }
                 if strategy == Strategy::Simple {
                     world.perform_timed_out(i);

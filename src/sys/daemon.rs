@@ -1,7 +1,7 @@
 //! Detaching from the terminal and the session (the classic double fork), and the pipe on
 //! which the daemon tells its launcher whether it came up.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
@@ -63,10 +63,10 @@ fn write_all(fd: c_int, mut bytes: &[u8]) {
 /// The process must be single-threaded: both children run arbitrary Rust code.
 ///
 /// # Errors
-/// In the caller, before anything forked: `output` or `/dev/null` cannot be opened, or no
-/// pipe can be made.
+/// In the caller, before anything forked: `output` or `/dev/null` cannot be opened (the
+/// error then names `/dev/null`), or no pipe can be made.
 pub unsafe fn daemonize(output: Option<&Path>) -> io::Result<ReadyPipe> {
-    let null = open_rw(c"/dev/null")?;
+    let null = open_null()?;
     let out = output.map(open_append).transpose()?;
     let (reader, writer) = io::pipe()?;
     let reader = dup_above_stdio(reader.into())?;
@@ -116,10 +116,11 @@ fn launcher(mut pipe: io::PipeReader) -> ! {
     let why = if text.is_empty() { "the daemon died before every worker was up" } else { text.trim_end() };
     // As programs name themselves in errors: `sweep: daemon failed to start: ...`.
     let name = std::env::args_os().next().map(std::path::PathBuf::from);
-    match name.as_deref().and_then(|p| p.file_name()) {
-        Some(name) => eprintln!("{}: {why}", name.to_string_lossy()),
-        None => eprintln!("{why}"),
-    }
+    // Whether or not stderr takes it (a full disk, a reader gone): the exit status says it.
+    let _ = match name.as_deref().and_then(|p| p.file_name()) {
+        Some(name) => writeln!(io::stderr(), "{}: {why}", name.to_string_lossy()),
+        None => writeln!(io::stderr(), "{why}"),
+    };
     exit(1)
 }
 
@@ -137,9 +138,11 @@ fn detach(null: OwnedFd, out: Option<OwnedFd>) {
     }
 }
 
-fn open_rw(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
+/// `/dev/null`, for reading and writing; an error that says a daemon needs it.
+fn open_null() -> io::Result<OwnedFd> {
     // SAFETY: a NUL-terminated path; open returns a new descriptor, or -1.
-    dup_above_stdio(unsafe { check_fd(libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC)) }?)
+    let null = unsafe { check_fd(libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC)) };
+    dup_above_stdio(null.map_err(|e| io::Error::new(e.kind(), format!("/dev/null: {e}; a daemon needs it")))?)
 }
 
 /// Re-points stdout and stderr at `path`, appended to: a daemon whose log was rotated (USR1).

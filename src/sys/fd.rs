@@ -27,8 +27,8 @@ pub fn dup_above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
 /// close-on-exec, above the standard three. Also `O_NONBLOCK`, which regular files ignore, so
 /// that a FIFO at `path` with no reader fails at once instead of blocking the open.
 pub fn open_append(path: &Path) -> io::Result<OwnedFd> {
-    let path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+    // A NUL byte in it is an `InvalidInput` error.
+    let path = CString::new(path.as_os_str().as_bytes())?;
     let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NONBLOCK;
     // SAFETY: `path` is a NUL-terminated string that outlives the call; O_CREAT takes the mode
     // as its third argument; open returns a new descriptor, or -1.

@@ -7,7 +7,7 @@
 //! | `PENDING` | per-signal counts of the master's handled signals, not yet taken | the master's handlers; its loop takes them | left: zeroed when handlers are installed |
 //! | `WAKE_FD` | the write end of the master's self-pipe, or -1 | `MasterSignals` | -1 (the pipe is closed) |
 //! | `INSTALLED` | whether a `MasterSignals` exists | `MasterSignals` | false |
-//! | [`DROPPED_LINES`] | log lines this process dropped and has not yet reported | the log writer | zeroed: the parent's drops are the parent's to report |
+//! | [`DROPPED_LINES`] | log lines this process dropped and has not yet reported, and [`CUT`]: a write of its failed | the log writer | zeroed: the parent's drops are the parent's to report |
 //! | `OWN_STOP`, `OWN_FORCE` | this worker's stop and force flags in the shared table; null in the master | a worker as it starts | kept: a perform child answers to its worker's flags |
 //! | `PARENT` | the pid of the process that forked this one; 0 in the master | a worker or perform child as it starts | kept, until the child records its own parent |
 //! | `JOB_LOGGER` (thread-local) | a type-erased pointer through which a job logs with its worker's logger; null in the master and on any thread but the worker's own | the worker's thread as it starts | kept: a perform child is a copy of that thread, and logs through its worker's logger |
@@ -34,8 +34,12 @@ pub(super) static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 /// Whether the master's handlers are installed: only one `MasterSignals` may exist.
 pub(super) static INSTALLED: AtomicBool = AtomicBool::new(false);
 
-/// Lines this process could not write because its output was blocked, not yet reported.
+/// Lines this process could not write, not yet reported, with [`CUT`] set once a write failed
+/// rather than found the output full.
 pub(crate) static DROPPED_LINES: AtomicU64 = AtomicU64::new(0);
+/// In [`DROPPED_LINES`]: a write failed (a full disk, an I/O error) or stopped part-way, so the
+/// output may end in the middle of a line.
+pub(crate) const CUT: u64 = 1 << 63;
 
 // The worker's own.
 static OWN_STOP: AtomicPtr<AtomicBool> = AtomicPtr::new(std::ptr::null_mut());

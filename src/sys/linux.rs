@@ -29,12 +29,17 @@ pub fn arm_death_signal(sig: c_int) -> io::Result<()> {
     check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong) }).map(drop)
 }
 
+/// Why there is no `/proc/self/stat`, and the way out.
+const NO_PROC: &str = "/proc is not mounted, and the thread count is read there: mount it (mount -t proc proc /proc)";
+
 /// The number of threads of this process, read from `/proc/self/stat` into a stack buffer (no
-/// allocation). An error when it cannot be read: no `/proc`, or no descriptor free.
+/// allocation, but for an error). An error when it cannot be read: no descriptor free, or no
+/// `/proc` (a `NotFound` error that says so, and how to mount it).
 pub fn thread_count() -> io::Result<usize> {
     let mut buf = [0u8; 1024];
     // SAFETY: a NUL-terminated path; open returns a new descriptor, or -1.
-    let fd = unsafe { check_fd(libc::open(c"/proc/self/stat".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC)) }?;
+    let fd = unsafe { check_fd(libc::open(c"/proc/self/stat".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC)) };
+    let fd = fd.map_err(|e| if e.kind() == io::ErrorKind::NotFound { io::Error::new(e.kind(), NO_PROC) } else { e })?;
     let n = File::from(fd).read(&mut buf)?;
     let stat = &buf[..n];
     // The name is in parentheses and may hold anything: count fields after the last ')'.

@@ -35,10 +35,10 @@ use libc::c_int;
 
 pub use daemon::{ReadyPipe, daemonize, reopen_output};
 pub use fd::{close, open_append};
-pub(crate) use globals::DROPPED_LINES;
+pub(crate) use globals::{CUT, DROPPED_LINES};
 pub use notify::{NotifySocket, forget_service_env, notify_socket_set, watchdog_from_env};
 pub use os::{DEATH_SIGNAL_WORKS, thread_count};
-pub use output::{WriteOutcome, write_nowait};
+pub use output::write_nowait;
 pub use pidfile::{Held, Pidfile};
 pub use process::*;
 pub use shm::{Shared, Zeroed};

@@ -7,21 +7,17 @@ use libc::c_int;
 
 use super::os;
 
-/// What became of a line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriteOutcome {
-    /// All of it was written.
-    Written,
-    /// It would have blocked (or was cut short by a reader that stopped reading): dropped.
-    Dropped,
-    /// The descriptor is unusable (closed, or the reader is gone).
-    Failed,
-}
-
-/// Writes `buf` to `fd` whole or not at all, without ever waiting for room, and without
-/// setting `O_NONBLOCK` on a descriptor other processes share. Meant for lines no longer than
-/// `PIPE_BUF`, which a pipe takes in one piece.
-pub fn write_nowait(fd: c_int, buf: &[u8]) -> WriteOutcome {
+/// Writes `buf` to `fd` whole, or drops it (see Errors), without ever waiting for room, and
+/// without setting `O_NONBLOCK` on a descriptor other processes share. Meant for lines no
+/// longer than `PIPE_BUF`, which a pipe takes in one piece.
+///
+/// # Errors
+/// `WouldBlock` when the output had no room and nothing was written: the line is dropped
+/// whole. Any other error means the write failed (a full disk, an I/O error, a closed
+/// descriptor or a reader gone), or stopped part-way (a regular file takes what fits on a
+/// nearly full disk; the rest would only garble the line further): the output may now end in
+/// the middle of a line.
+pub fn write_nowait(fd: c_int, buf: &[u8]) -> io::Result<()> {
     let mut rest = buf;
     while !rest.is_empty() {
         let n = match os::write_nowait(fd, rest) {
@@ -29,17 +25,16 @@ pub fn write_nowait(fd: c_int, buf: &[u8]) -> WriteOutcome {
             other => other,
         };
         match n {
-            Ok(0) => return WriteOutcome::Failed,
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => rest = &rest[n..],
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                // Part of a line is out: the rest would only garble it further.
-                return WriteOutcome::Dropped;
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && rest.len() < buf.len() => {
+                return Err(io::Error::new(io::ErrorKind::WriteZero, "the output filled up with a line half written"));
             }
-            Err(_) => return WriteOutcome::Failed,
+            Err(e) => return Err(e),
         }
     }
-    WriteOutcome::Written
+    Ok(())
 }
 
 /// The fallback where the kernel has no one-off non-blocking write (terminals, regular files,

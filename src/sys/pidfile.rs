@@ -41,10 +41,11 @@ impl Pidfile {
     /// # Errors
     /// `Ok(Err(Held))` when another process holds the lock; `Err` when the file cannot be
     /// opened, locked or written, is not a plain file with one link (a hard link to another
-    /// file would be truncated), or keeps being replaced.
+    /// file would be truncated), or keeps being replaced. A file locked but not written (a full
+    /// disk) is removed: it would hold no pid, or a stale one.
     pub fn lock(path: &Path) -> io::Result<Result<Pidfile, Held>> {
-        let c_path = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+        // A NUL byte in it is an `InvalidInput` error.
+        let c_path = CString::new(path.as_os_str().as_bytes())?;
         for _ in 0..TRIES {
             // Dropped, and so closed, on every way out but success.
             let file = open(&c_path)?;
@@ -61,8 +62,10 @@ impl Pidfile {
                 continue;
             }
             plain(fd)?;
+            let held = Pidfile { fd: MasterFd::new(file), c_path };
+            // A pid that cannot be written (a full disk): dropping `held` removes the file.
             write_pid(fd)?;
-            return Ok(Ok(Pidfile { fd: MasterFd::new(file), c_path }));
+            return Ok(Ok(held));
         }
         Err(io::Error::other("the path keeps being replaced while we lock it"))
     }

@@ -291,9 +291,12 @@ impl Worker<'_, '_> {
             }
             Ok(succeeded) => Some(succeeded),
             Err(e) => {
-                let line = format_args!("worker {slot}: fork of a perform child failed: {e}; retrying with backoff");
                 if n == 0 {
-                    self.w.log(Level::Error, line);
+                    let retrying = "retrying with backoff";
+                    self.w.log(
+                        Level::Error,
+                        format_args!("worker {slot}: fork of a perform child failed: {e}; {retrying}"),
+                    );
                 }
                 self.fork_failures += 1;
                 self.idle(restart_delay(self.fork_failures, false));

@@ -1,5 +1,6 @@
 //! Failed runs: how they are logged and paced.
 
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 
 use crate::support::*;
@@ -126,5 +127,40 @@ pub fn relay_leaves_the_core_to_command() -> Outcome {
     let (command_cores, ours) = (cores(&dir.join("sub")), cores(&dir.0));
     ensure!(!command_cores.is_empty(), "COMMAND left no core: the test cannot tell");
     ensure!(ours.is_empty(), "a core dump where sisyphus runs: {ours:?}");
+    nothing_left()
+}
+
+/// A script whose `#!` interpreter is missing fails each run with a line naming the script and
+/// the interpreter, whatever the strategy; rewritten with CRLF line endings while sisyphus runs
+/// (the start refuses those), the line names the carriage return and the way out.
+pub fn missing_interpreter(strategy: &str, relay: bool) -> Outcome {
+    let dir = Dir::new("interp")?;
+    let script = dir.join("interp.sh");
+    std::fs::write(&script, "#!/nonexistent/sisyphus-shell\necho ran\n").map_err(|e| e.to_string())?;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    let s = script.to_string_lossy().into_owned();
+    let mut args = vec!["--strategy", strategy];
+    if relay {
+        args.push("--prefix");
+    }
+    args.extend(["--", &s]);
+    let mut sis = Sis::start(&dir, "interp", &args)?;
+    let failed = |needle: &str| {
+        let needle = needle.to_string();
+        move |l: &String| l.contains("perform failed") && l.contains(&needle)
+    };
+    let missing = wait_for("a run failed for its interpreter", 10 * SEC, || {
+        lines(&sis.err).into_iter().find(failed("/nonexistent/sisyphus-shell"))
+    });
+    std::fs::write(&script, "#!/bin/sh\r\necho ran\r\n").map_err(|e| e.to_string())?;
+    let crlf = wait_for("a run failed for CRLF", 10 * SEC, || lines(&sis.err).into_iter().find(failed("dos2unix")));
+    sis.stop()?;
+    let (missing, crlf) =
+        (missing.map_err(|e| format!("{e}{}", sis.show()))?, crlf.map_err(|e| format!("{e}{}", sis.show()))?);
+    ensure!(missing.contains(&format!("cannot run {s}")) && missing.contains("interpreter"), "{missing:?}");
+    ensure!(crlf.contains(&format!("cannot run {s}")) && crlf.contains("CRLF"), "{crlf:?}");
+    for line in [missing, crlf] {
+        println!("       {}", line.split_once(" WARN ").map_or(line.as_str(), |(_, l)| l));
+    }
     nothing_left()
 }

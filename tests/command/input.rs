@@ -16,6 +16,11 @@ pub fn bad_input() -> Outcome {
     std::fs::write(&no_exec, "#!/bin/sh\ntouch marker\n").map_err(|e| e.to_string())?;
     std::fs::set_permissions(&no_exec, std::fs::Permissions::from_mode(0o644)).map_err(|e| e.to_string())?;
     let (no_exec, a_dir) = (no_exec.to_string_lossy().into_owned(), dir.0.to_string_lossy().into_owned());
+    // A script saved with CRLF line endings: the kernel would look for "/bin/sh\r".
+    let crlf = dir.join("crlf.sh");
+    std::fs::write(&crlf, format!("#!/bin/sh\r\n{touch}\r\n")).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(&crlf, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    let crlf = crlf.to_string_lossy().into_owned();
     // Bad input creates no log file either.
     let log = dir.join("never.log");
     let log_opt = ["--log-file".to_string(), log.to_string_lossy().into_owned()];
@@ -45,6 +50,11 @@ pub fn bad_input() -> Outcome {
         (setup(&["/nonexistent/sisyphus-test"]), false, 127, vec!["/nonexistent/sisyphus-test"]),
         (setup(&[no_exec.as_str()]), false, 126, vec![no_exec.as_str(), "not an executable"]),
         (setup(&[a_dir.as_str()]), false, 126, vec![a_dir.as_str(), "not an executable"]),
+        (setup(&[crlf.as_str()]), false, 126, vec![crlf.as_str(), "CRLF", "dos2unix", "sed -i"]),
+        (setup(&[""]), false, 2, vec!["COMMAND", "empty"]),
+        // A name that would break the line, or colour the terminal, is escaped.
+        (setup(&["no\nsuch"]), false, 127, vec!["\"no\\nsuch\"", "not found"]),
+        (setup(&["\x1b[31mred"]), false, 127, vec!["\"\\u{1b}[31mred\"", "not found"]),
     ];
     let mut summary = Vec::new();
     for (i, (args, with_notify, want, words)) in cases.iter().enumerate() {
@@ -63,6 +73,7 @@ pub fn bad_input() -> Outcome {
         ensure!(stdout.is_empty(), "{what}: stdout not empty");
         ensure!(stderr.ends_with('\n') && stderr.lines().count() == 1, "{what}: not exactly one line");
         ensure!(stderr.starts_with("sisyphus: "), "{what}: no 'sisyphus: ' prefix");
+        ensure!(!stderr.contains('\x1b'), "{what}: an escape sequence reaches the terminal");
         for w in words {
             ensure!(stderr.contains(w), "{what}: does not name {w:?}");
         }

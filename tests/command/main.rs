@@ -1,7 +1,7 @@
 //! The `sisyphus` command, run as a process: bad input, help, what COMMAND inherits (its
 //! variables, signal dispositions and mask, descriptors), pacing, `--prefix`, `--stop-signal`,
-//! exit statuses, `--pidfile` and `--daemonize`, how failed runs are logged and paced, and
-//! `--name`.
+//! exit statuses, `--pidfile` and `--daemonize`, how failed runs are logged and paced,
+//! `--name`, output faults, refused starts, and what the binary needs from the host.
 //! See tests/README.md.
 //!
 //! This file holds the scenario table and what the scenarios share; the modules below hold the
@@ -13,10 +13,13 @@ mod support;
 mod daemon;
 mod exits;
 mod failures;
+mod faults;
+mod host;
 mod inherit;
 mod input;
 mod naming;
 mod output;
+mod refusals;
 mod stopping;
 mod verbose;
 
@@ -34,11 +37,14 @@ use support::*;
 
 use daemon::{daemonize, daemonize_fails, daemonize_relative_command};
 use exits::{pidfile_held, restart_limit, stop_timeout, stray_signals_are_ignored};
-use failures::{backoff, killed_by_signal, relay_leaves_the_core_to_command, worker_killed};
+use failures::{backoff, killed_by_signal, missing_interpreter, relay_leaves_the_core_to_command, worker_killed};
+use faults::{full_disk, full_disk_counts_every_lost_line, log_file_dev_full, unwritable_stdio};
+use host::{without_bin_sh, without_dev, without_proc};
 use inherit::{descriptors, dispositions, environment, every_ignored_signal, script_without_shebang};
 use input::{bad_input, help_and_version};
 use naming::name_option;
 use output::{pacing, pacing_survives_replacement, prefix, prefix_long_lines_through_a_pipe};
+use refusals::{full_disk_leaves_no_file, held_pidfile_leaves_no_log_file, missing_directory};
 use stopping::{no_stop_signal, stop_as_runs_start, stop_signal, stop_signal_reaches_the_runs_group};
 use verbose::verbose_lines;
 
@@ -91,6 +97,19 @@ fn main() {
         ("name_option_names_the_workers", name_option),
         ("forking_verbose_logs_each_runs_start_and_end", || verbose_lines("forking")),
         ("simple_verbose_logs_each_runs_start_and_end", || verbose_lines("simple")),
+        ("forking_a_missing_interpreter_is_named", || missing_interpreter("forking", false)),
+        ("simple_a_missing_interpreter_is_named", || missing_interpreter("simple", false)),
+        ("forking_prefix_a_missing_interpreter_is_named", || missing_interpreter("forking", true)),
+        ("a_full_disk_drops_log_lines_whole_and_counts_them", full_disk),
+        ("a_full_disk_counts_every_line_it_kept_out", full_disk_counts_every_lost_line),
+        ("log_file_dev_full_is_reported_once_on_stderr", log_file_dev_full),
+        ("unwritable_stdout_or_stderr_keeps_the_exit_status", unwritable_stdio),
+        ("a_missing_pidfile_or_log_directory_is_bad_input", missing_directory),
+        ("a_held_pidfile_leaves_no_log_file_it_made", held_pidfile_leaves_no_log_file),
+        ("a_full_disk_at_start_leaves_no_pidfile_or_log_file", full_disk_leaves_no_file),
+        ("without_proc_the_error_says_how_to_mount_it", without_proc),
+        ("without_bin_sh_setup_and_plain_scripts_name_it", without_bin_sh),
+        ("without_dev_daemonize_names_dev_null", without_dev),
     ]);
 }
 

@@ -1,17 +1,18 @@
 //! COMMAND as the perform: started without a shell, with the worker's variables, default
 //! signal dispositions, the startup signal mask, and no descriptor of ours.
 
-use std::ffi::{CString, OsString};
+use std::ffi::{CString, OsStr, OsString};
+use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sisyphus::{BoxError, Context, Job, Signal, Strategy};
 
-use crate::relay;
 use crate::sys::{self, Mask};
+use crate::{relay, shown};
 
 /// How often a simple worker or a `--prefix` relay looks for a stop while its COMMAND runs,
 /// with `--stop-signal`.
@@ -60,11 +61,12 @@ fn c_string(text: &[u8]) -> CString {
 }
 
 impl Run {
-    /// `program args…` with the worker's environment, set up to be exec'd by a child of this
-    /// process.
-    fn command(&self, program: &OsString, args: &[OsString], ctx: &Context) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.args(args)
+    /// The file at `path` as `program args…` (`program` is its `argv[0]`), with the worker's
+    /// environment, set up to be exec'd by a child of this process.
+    fn command(&self, path: &OsStr, program: &OsStr, args: &[OsString], ctx: &Context) -> Command {
+        let mut cmd = Command::new(path);
+        cmd.arg0(program)
+            .args(args)
             .env("SISYPHUS_WORKER", ctx.worker().to_string())
             .env("SISYPHUS_WORKERS", self.workers.to_string())
             .env("SISYPHUS_ITERATION", ctx.iteration().to_string())
@@ -110,23 +112,19 @@ impl Run {
             return Ok(());
         }
         let e = sys::execve(&exec.path, &exec.argv, &exec.env, &more);
-        Err(format!("cannot run {}: {e}", self.path.display()).into())
+        Err(cannot_run(&self.path, &e).into())
     }
 
     /// Runs `cmd` to its end, relaying its output with `--prefix`. With `stop_signal`, passes
     /// that on when a graceful stop comes; returns whether it did.
-    fn run_to_end(
-        &self,
-        mut cmd: Command,
-        ctx: &Context,
-        stop_signal: Option<i32>,
-    ) -> std::io::Result<(ExitStatus, bool)> {
+    fn run_to_end(&self, mut cmd: Command, ctx: &Context, stop_signal: Option<i32>) -> io::Result<(ExitStatus, bool)> {
         if self.prefix {
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         }
         // `spawn` returns once COMMAND has exec'd: a stop signal sent from here on meets
         // COMMAND's own disposition, never a handler of ours.
-        let mut child = cmd.spawn()?;
+        let program = PathBuf::from(cmd.get_program());
+        let mut child = cmd.spawn().map_err(|e| io::Error::new(e.kind(), cannot_run(&program, &e)))?;
         // A relay leads its run's process group, and sends it there, as the library does to
         // a perform child that is COMMAND; a simple worker shares its group with COMMAND's.
         let relay = self.strategy == Strategy::Forking;
@@ -167,7 +165,8 @@ impl Job for Run {
         let Some(script) = &self.setup else { return Ok(()) };
         let args = [OsString::from("-c"), script.clone()];
         // No stop signal for it: that is for the runs of COMMAND.
-        let (status, _) = self.run_to_end(self.command(&"sh".into(), &args, ctx), ctx, None)?;
+        let sh = self.command("/bin/sh".as_ref(), "sh".as_ref(), &args, ctx);
+        let (status, _) = self.run_to_end(sh, ctx, None)?;
         match describe(status) {
             None => Ok(()),
             Some(how) => Err(format!("--setup {how}").into()),
@@ -189,7 +188,7 @@ impl Job for Run {
         if self.stop_signal.is_some() && ctx.stop_requested() {
             return Ok(());
         }
-        let cmd = self.command(program, args, ctx);
+        let cmd = self.command(self.path.as_os_str(), program, args, ctx);
         let (status, sent) = self.run_to_end(cmd, ctx, self.stop_signal)?;
         if sent && status.signal() == self.stop_signal {
             // The run ended as the stop asked it to.
@@ -223,4 +222,37 @@ fn describe(status: ExitStatus) -> Option<String> {
         }
         _ => Some(format!("ended: {status}")),
     }
+}
+
+/// What a script whose `#!` line ends in a carriage return gets: the kernel takes it as part of
+/// the interpreter's name (or of its last argument), and no such file exists.
+pub const CRLF: &str = "its #! line ends in a carriage return (CRLF line endings): the system \
+    looks for an interpreter whose name ends in one; convert the file with dos2unix, or sed -i 's/\\r$//'";
+
+/// The `#!` line of the file at `path`, without the `#!` and the newline: `None` if it has
+/// none or cannot be read. Only the first 256 bytes are read, as much as the kernel reads.
+pub fn shebang(path: &Path) -> Option<Vec<u8>> {
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    Some(line.split(|&b| b == b'\n').next().unwrap_or_default().to_vec())
+}
+
+/// Why the file at `path` could not be run, naming what is missing when the error alone does
+/// not: the interpreter its `#!` line names, a carriage return ending that line (CRLF line
+/// endings), or `/bin/sh`, which runs a file without `#!`.
+pub fn cannot_run(path: &Path, e: &io::Error) -> String {
+    let (enoent, enoexec) = (e.raw_os_error() == Some(libc::ENOENT), e.raw_os_error() == Some(libc::ENOEXEC));
+    let why = match shebang(path) {
+        Some(line) if enoent && line.ends_with(b"\r") => format!("; {CRLF}"),
+        Some(line) if enoent => {
+            let interpreter = line.trim_ascii_start().split(|&b| b == b' ' || b == b'\t').next().unwrap_or_default();
+            format!("; its interpreter {} was not found", shown(OsStr::from_bytes(interpreter)))
+        }
+        None if (enoent || enoexec) && path.is_file() && !Path::new("/bin/sh").exists() => {
+            "; a file without #! is run by /bin/sh, which is missing".into()
+        }
+        _ => String::new(),
+    };
+    format!("cannot run {}: {e}{why}", shown(path))
 }

@@ -10,7 +10,10 @@ mod duration;
 mod relay;
 mod sys;
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -73,14 +76,8 @@ fn main() -> ExitCode {
     let mask = sys::Mask::current();
     let options = match args::parse(std::env::args_os().skip(1)) {
         Ok(Parsed::Run(options)) => options,
-        Ok(Parsed::Help) => {
-            print!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Ok(Parsed::Version) => {
-            println!("sisyphus {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
+        Ok(Parsed::Help) => return print("help", HELP),
+        Ok(Parsed::Version) => return print("version", &format!("sisyphus {}\n", env!("CARGO_PKG_VERSION"))),
         Err(why) => return usage(&why),
     };
     if options.daemonize && std::env::var_os("NOTIFY_SOCKET").is_some_and(|v| !v.is_empty()) {
@@ -95,34 +92,48 @@ fn main() -> ExitCode {
                 options.command[0] = path.clone().into();
                 path
             }
-            Err(e) => return usage(&format!("{}: {e}", path.display())),
+            Err(e) => return usage(&format!("{}: {e}", shown(&path))),
         },
         Ok(path) => path,
     };
+    if options.setup.is_some() && !sys::executable(Path::new("/bin/sh")) {
+        return usage_exit("--setup needs /bin/sh to run its command, and there is none here", 127);
+    }
     let level = level(&options);
-    let log_file = options.log_file.clone();
+    let (log_file, pidfile) = (options.log_file.clone(), options.pidfile.clone());
     let master = master(*options, path, mask);
     // Before the log file is created: bad input leaves nothing behind.
     if let Err(Error::Config(why)) = master.validate() {
         return usage(&flag_names(&why));
     }
+    // As for the log file just below: the same error, the same exit status.
+    if let Some(Err(e)) = pidfile.as_deref().map(directory_of) {
+        return usage(&format!("--pidfile {}: {e}", shown(pidfile.unwrap_or_default())));
+    }
+    let made = log_file.as_deref().and_then(make_log_file);
     let file = match log_file.as_deref().map(FileLogger::new).transpose() {
         Ok(file) => file,
-        Err(e) => return usage(&format!("--log-file {}: {e}", log_file.unwrap_or_default().display())),
+        Err(e) => return usage(&format!("--log-file {}: {e}", shown(log_file.unwrap_or_default()))),
     };
     let master = match file {
         Some(file) => master.logger(file.with_level(level)),
         None => master.logger(StderrLogger::new(level)),
     };
-    match master.run() {
+    let result = master.run();
+    let code = match &result {
         Ok(shutdown) if shutdown.forced() => ExitCode::from(EXIT_KILLED),
         Ok(_) => ExitCode::SUCCESS,
-        Err(Error::Config(why)) => usage(&flag_names(&why)),
+        Err(Error::Config(why)) => usage(&flag_names(why)),
         Err(e) => {
-            eprintln!("sisyphus: {e}");
+            complain(&format!("sisyphus: {e}"));
             ExitCode::from(EXIT_FATAL)
         }
+    };
+    // A refused start leaves no file it made: the log file, if nothing was logged to it.
+    if let Some(made) = made.filter(|made| result.is_err() && std::fs::metadata(made).is_ok_and(|m| m.len() == 0)) {
+        let _ = std::fs::remove_file(&made);
     }
+    code
 }
 
 fn usage(why: &str) -> ExitCode {
@@ -130,8 +141,67 @@ fn usage(why: &str) -> ExitCode {
 }
 
 fn usage_exit(why: &str, code: u8) -> ExitCode {
-    eprintln!("sisyphus: {why} (see sisyphus --help)");
+    complain(&format!("sisyphus: {why} (see sisyphus --help)"));
     ExitCode::from(code)
+}
+
+/// Writes `line` to stderr in one `write`, with its newline, and its control characters
+/// escaped, so that it stays one line and cannot drive the terminal. A failure (a full disk, a
+/// reader gone) is ignored: the exit status says what happened all the same.
+fn complain(line: &str) {
+    let mut text = String::with_capacity(line.len() + 1);
+    for c in line.chars() {
+        match c.is_control() {
+            true => text.extend(c.escape_debug()),
+            false => text.push(c),
+        }
+    }
+    text.push('\n');
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+/// Prints the help or the version, `text`, on stdout. If stdout does not take it whole (a full
+/// disk, a reader gone), says so on stderr and exits 1, as GNU tools do: a caller that
+/// redirected the help into a file must not take a cut one for the whole.
+fn print(what: &str, text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            complain(&format!("sisyphus: cannot write the {what}: {e}"));
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+/// A name or a path as errors show it: as it is when it is printable text, else quoted with
+/// its control characters and bytes that are not UTF-8 escaped (`"no\nsuch"`,
+/// `"\u{1b}[31mred"`), as option values are.
+pub fn shown(text: impl AsRef<OsStr>) -> String {
+    let text = text.as_ref();
+    match text.to_str() {
+        Some(t) if !t.is_empty() && !t.chars().any(char::is_control) => t.to_string(),
+        _ => format!("{text:?}"),
+    }
+}
+
+/// Fails as opening a file in `path`'s directory would, when that directory is missing or is
+/// not one.
+fn directory_of(path: &Path) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    match std::fs::metadata(dir)?.is_dir() {
+        true => Ok(()),
+        false => Err(std::io::Error::from_raw_os_error(libc::ENOTDIR)),
+    }
+}
+
+/// Makes the log file at `path` if there is none (mode 0644 less the umask, as `FileLogger`
+/// would), and then returns its absolute path, for a refused start to remove it again. A file
+/// that was there is never ours to remove: `None`.
+fn make_log_file(path: &Path) -> Option<PathBuf> {
+    let path = std::path::absolute(path).ok()?;
+    std::fs::OpenOptions::new().append(true).create_new(true).mode(0o644).open(&path).ok()?;
+    Some(path)
 }
 
 fn level(o: &Options) -> Level {
@@ -205,11 +275,23 @@ pub fn configure<J: Job>(m: Master<J>, o: &Options) -> Master<J> {
 }
 
 /// Where COMMAND is, as `execvp` would find it, or the exit code and reason it cannot run:
-/// 127 not found, 126 found but not executable.
+/// 2 for an empty name, 127 not found, 126 found but not executable, or a script whose `#!`
+/// line the kernel would misread (CRLF line endings).
 fn find(program: &OsString) -> Result<PathBuf, (u8, String)> {
-    let name = program.to_string_lossy();
+    if program.is_empty() {
+        return Err((EXIT_USAGE, "COMMAND is empty ('')".into()));
+    }
+    let path = locate(program)?;
+    match command::shebang(&path) {
+        Some(line) if line.ends_with(b"\r") => Err((126, format!("{}: {}", shown(&path), command::CRLF))),
+        _ => Ok(path),
+    }
+}
+
+fn locate(program: &OsString) -> Result<PathBuf, (u8, String)> {
+    let name = shown(program);
     let runnable = |p: &Path| p.is_file() && sys::executable(p);
-    if name.contains('/') {
+    if program.as_bytes().contains(&b'/') {
         let path = Path::new(program);
         return match path.exists() {
             false => Err((127, format!("{name}: no such file"))),
