@@ -85,6 +85,13 @@ impl Health {
         pool.in_a_row.fetch_add(1, SeqCst) + 1
     }
 
+    /// In the master, as `run` begins: no failure counted yet.
+    pub fn reset(&self) {
+        let pool = self.pool.get(0);
+        pool.failed.store(0, SeqCst);
+        pool.in_a_row.store(0, SeqCst);
+    }
+
     /// Failed performs since the last success anywhere in the pool.
     pub fn in_a_row(&self) -> u64 {
         self.pool.get(0).in_a_row.load(Relaxed)

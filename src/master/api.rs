@@ -45,7 +45,8 @@ impl<J: Job> Master<J> {
     /// the process has other threads, [`Error::PidfileHeld`] when another master holds the
     /// pidfile, [`Error::Io`] when the shared table, the signal handlers, the pidfile or the
     /// notification socket cannot be set up. After a stop: [`Error::RestartLimit`] when
-    /// `max_restarts` tripped, [`Error::StartFailed`] when a daemon never came up.
+    /// `max_restarts` tripped, [`Error::Failing`] when `max_failures` performs in a row failed,
+    /// [`Error::StartFailed`] when a daemon never came up.
     pub fn run(mut self) -> Result<Shutdown, Error> {
         self.prepare()?;
         // Workers of the unmonitored API would share slots with the pool's: stop them first.
@@ -79,6 +80,7 @@ impl<J: Job> Master<J> {
             sup.watchdog(every);
         }
         let (beats, health) = self.beats.as_ref().expect("prepared");
+        health.reset();
         let mut world = Driver::new(&mut self.job, &self.config, &*self.logger, beats, health);
         (world.signals, world.service) = (Some(&signals), Some(service));
         sup.begin(world.master, sys::now(), &mut world);

@@ -143,7 +143,9 @@ impl<J: Job> Master<J> {
     /// [`Error::Failing`](crate::Error::Failing), so that systemd's `Restart=on-failure`,
     /// Kubernetes or runit see a broken job rather than a pool whose workers all live. Once the
     /// count is reached no worker starts another perform. Default: none; the failures are
-    /// logged, backed off, and counted in `STATUS=`. At least 1.
+    /// logged, backed off, and counted in `STATUS=`. At least 1. It applies to
+    /// [`run`](Master::run), whose count starts at 0; the unmonitored API (`start_worker`) does
+    /// not stop anything for it.
     pub fn max_failures(mut self, n: u64) -> Self {
         self.config.max_failures = Some(n);
         self

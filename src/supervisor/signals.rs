@@ -59,6 +59,14 @@ impl Supervisor {
                 (None, _) => {
                     self.begin_stop(by, now, world);
                     self.stop_signalled = Some((by, now));
+                    if s.int + s.term > 1 {
+                        say!(world, Debug, "{} INT and TERM at once: the same request", s.int + s.term);
+                    }
+                }
+                // A stop for another cause goes on gracefully; a second signal would end it.
+                (Some(cause), None) => {
+                    self.stop_signalled = Some((by, now));
+                    say!(world, Info, "{by}: the stop ({cause}) goes on gracefully");
                 }
                 (Some(_), Some((first, at))) if now < at + SAME_REQUEST => {
                     let after = Human(now - at);

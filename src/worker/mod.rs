@@ -231,7 +231,8 @@ impl Worker<'_, '_> {
             if self.w.beat.reopen_requested() && self.w.beat.take_reopen() {
                 crate::log::reopen(self.w.logger, self.w.follow_log);
             }
-            if self.w.config.max_failures.is_some_and(|n| self.w.health.in_a_row() >= n) {
+            // (Under `run` only: the unmonitored API has no one to stop the pool.)
+            if self.w.tell_master && self.w.config.max_failures.is_some_and(|n| self.w.health.in_a_row() >= n) {
                 // The pool fails: the master stops it; no perform starts meanwhile.
                 self.idle(PARENT_CHECK);
                 continue;

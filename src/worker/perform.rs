@@ -9,7 +9,7 @@ use super::{PARENT_CHECK, Spec, panic_message};
 use crate::job::{BoxError, Context, Job};
 use crate::log::{Human, Level};
 use crate::sys::{self, Exit, Pid, SIGKILL};
-use crate::table::{Beat, EXIT_PANIC, EXIT_PERFORM_FAILED, WAKE};
+use crate::table::{EXIT_PANIC, EXIT_PERFORM_FAILED, WAKE};
 
 /// How a perform ended: `Ok`, or a failure with what to log (`None`: logged already).
 pub type Outcome = Result<(), Option<(Level, String)>>;
@@ -166,7 +166,7 @@ fn wait_for(child: Pid, started: Option<std::time::Duration>, w: &Spec<'_>, arme
                 sent.stop = true;
             }
             if beat.force_requested() || !armed && signals::parent_gone() {
-                end_now(child, beat);
+                end_now(child);
             }
             if started.is_some_and(|s| beat.take_kill_request(s)) {
                 let _ = sys::kill_group(child, SIGKILL);
@@ -192,16 +192,17 @@ fn wait_for(child: Pid, started: Option<std::time::Duration>, w: &Spec<'_>, arme
             }
         }
         if got == Some(WAKE) && signals::parent_gone() {
-            end_now(child, beat);
+            end_now(child);
         }
     }
 }
 
 /// The master said to end now, or died: the perform's group, then the worker's own.
-fn end_now(child: Pid, beat: &Beat) -> ! {
+fn end_now(child: Pid) -> ! {
     let _ = sys::kill_group(child, SIGKILL);
-    // Nothing is left in it for the master to kill, and its id may soon be free.
-    beat.set_perform_group(None);
+    // The group stays recorded: the master SIGKILLs it again when it reaps this worker, and
+    // waits for it to be empty before it exits. (Its id is not reused meanwhile: the pids
+    // would have to wrap around.)
     sys::kill_own_group(SIGKILL);
     sys::exit(128 + SIGKILL)
 }

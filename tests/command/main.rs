@@ -1,7 +1,8 @@
 //! The `sisyphus` command, run as a process: bad input, help, what COMMAND inherits (its
 //! variables, signal dispositions and mask, descriptors), pacing, `--prefix`, `--stop-signal`,
 //! exit statuses, `--pidfile` and `--daemonize`, how failed runs are logged and paced,
-//! `--name`, output faults, refused starts, and what the binary needs from the host.
+//! `--name`, output faults, refused starts, what the binary needs from the host, one stop
+//! request as one request, and the runs' health (`STATUS=`, `--max-failures`).
 //! See tests/README.md.
 //!
 //! This file holds the scenario table and what the scenarios share; the modules below hold the
@@ -14,12 +15,14 @@ mod daemon;
 mod exits;
 mod failures;
 mod faults;
+mod health;
 mod host;
 mod inherit;
 mod input;
 mod naming;
 mod output;
 mod refusals;
+mod requests;
 mod stopping;
 mod verbose;
 
@@ -39,12 +42,14 @@ use daemon::{daemonize, daemonize_fails, daemonize_relative_command};
 use exits::{pidfile_held, restart_limit, stop_timeout, stray_signals_are_ignored};
 use failures::{backoff, killed_by_signal, missing_interpreter, relay_leaves_the_core_to_command, worker_killed};
 use faults::{full_disk, full_disk_counts_every_lost_line, log_file_dev_full, unwritable_stdio};
+use health::{failing_status, max_failures, max_failures_input, max_failures_pool, status_after_a_success};
 use host::{without_bin_sh, without_dev, without_proc};
 use inherit::{descriptors, dispositions, environment, every_ignored_signal, script_without_shebang};
 use input::{bad_input, help_and_version};
 use naming::name_option;
 use output::{pacing, pacing_survives_replacement, prefix, prefix_long_lines_through_a_pipe};
 use refusals::{full_disk_leaves_no_file, held_pidfile_leaves_no_log_file, missing_directory};
+use requests::{double_term, forced_stop, real_timeout, second_signal_within_a_second};
 use stopping::{no_stop_signal, stop_as_runs_start, stop_signal, stop_signal_reaches_the_runs_group};
 use verbose::verbose_lines;
 
@@ -110,6 +115,30 @@ fn main() {
         ("without_proc_the_error_says_how_to_mount_it", without_proc),
         ("without_bin_sh_setup_and_plain_scripts_name_it", without_bin_sh),
         ("without_dev_daemonize_names_dev_null", without_dev),
+        ("term_then_term_to_the_group_20_times_is_one_graceful_stop", double_term),
+        ("term_to_the_group_after_the_stop_began_is_the_same_request", || {
+            second_signal_within_a_second(libc::SIGTERM, "TERM")
+        }),
+        ("int_then_term_within_a_second_is_the_same_request", || second_signal_within_a_second(libc::SIGINT, "INT")),
+        ("real_timeout_stops_gracefully", real_timeout),
+        ("forking_second_term_after_1_5_s_stops_at_once_leaving_nothing", || {
+            forced_stop("forking", libc::SIGTERM, 1500 * MS, "second TERM")
+        }),
+        ("simple_second_term_after_1_5_s_stops_at_once_leaving_nothing", || {
+            forced_stop("simple", libc::SIGTERM, 1500 * MS, "second TERM")
+        }),
+        ("forking_quit_during_a_stop_stops_at_once_leaving_nothing", || {
+            forced_stop("forking", libc::SIGQUIT, Duration::ZERO, "QUIT")
+        }),
+        ("simple_quit_during_a_stop_stops_at_once_leaving_nothing", || {
+            forced_stop("simple", libc::SIGQUIT, Duration::ZERO, "QUIT")
+        }),
+        ("failing_runs_show_in_status", failing_status),
+        ("a_success_clears_the_status_and_its_age_counts_up", status_after_a_success),
+        ("forking_max_failures_exits_1_after_exactly_5_runs", || max_failures("forking")),
+        ("simple_max_failures_exits_1_after_exactly_5_runs", || max_failures("simple")),
+        ("max_failures_with_3_workers_starts_no_run_after_giving_up", max_failures_pool),
+        ("max_failures_needs_a_count_of_at_least_1", max_failures_input),
     ]);
 }
 
@@ -173,9 +202,23 @@ fn wall_secs() -> f64 {
 /// stdin on /dev/null, stdout and stderr to files of `dir` (named after `tag`), no service
 /// manager variables, and no descriptor above 2 but those it opens itself.
 fn sisyphus(dir: &Dir, tag: &str, args: &[&str]) -> Result<(Command, PathBuf, PathBuf), String> {
+    under(dir, tag, &[], args)
+}
+
+/// As `sisyphus`, but started by `wrapper` (a program and its arguments, such as `timeout 1`),
+/// which is what gets the process group, the files and the environment, and passes them on.
+fn under(dir: &Dir, tag: &str, wrapper: &[&str], args: &[&str]) -> Result<(Command, PathBuf, PathBuf), String> {
     let (out, err) = (dir.join(&format!("{tag}.out")), dir.join(&format!("{tag}.err")));
     let file = |p: &Path| File::create(p).map_err(|e| format!("{}: {e}", p.display()));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sisyphus"));
+    let bin = env!("CARGO_BIN_EXE_sisyphus");
+    let mut cmd = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut cmd = Command::new(program);
+            cmd.args(rest).arg(bin);
+            cmd
+        }
+        None => Command::new(bin),
+    };
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(file(&out)?)

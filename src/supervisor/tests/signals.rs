@@ -53,8 +53,23 @@ fn quit_stops_at_once_with_no_graceful_line() {
 fn two_ints_in_one_turn_are_one_graceful_stop() {
     let (mut sup, mut w) = pool(cfg(2));
     sup.turn(at(10), Signals { int: 2, term: 1, ..S }, &mut w);
-    assert_eq!(w.take(), [info("TERM: stopping 2 workers gracefully (timeout 5 s)"), Ask(0, 100), Ask(1, 101)]);
+    let same = Log(Level::Debug, "3 INT and TERM at once: the same request".into());
+    assert_eq!(w.take(), [info("TERM: stopping 2 workers gracefully (timeout 5 s)"), Ask(0, 100), Ask(1, 101), same]);
     assert_eq!(sup.killed(), 0);
+}
+
+#[test]
+fn a_first_term_during_a_stop_for_another_cause_lets_it_go_on_gracefully() {
+    let (mut sup, mut w) = pool(Config { max_failures: Some(2), ..cfg(2) });
+    w.runs = crate::health::Runs { failed: 2, in_a_row: 2, last_success: None };
+    sup.turn(at(10), S, &mut w);
+    w.take();
+    sup.turn(at(20), Signals { term: 1, ..S }, &mut w);
+    assert_eq!(w.take(), [info("TERM: the stop (failing performs) goes on gracefully")]);
+    assert_eq!(sup.killed(), 0);
+    // A second one, a second later, is a second request.
+    sup.turn(at(1020), Signals { term: 1, ..S }, &mut w);
+    assert_eq!(w.take(), [warn("second TERM: stopping 2 workers at once"), Force(0, 100), Force(1, 101)]);
 }
 
 #[test]
