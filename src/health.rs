@@ -78,7 +78,7 @@ impl Health {
     /// In a worker (or its perform child): slot `slot`'s perform failed, as `what` says.
     /// Returns the failures in a row, this one included.
     pub fn failed(&self, slot: usize, what: &str) -> u64 {
-        self.slots.get(slot).failure.write(what);
+        self.note(slot, what);
         let pool = self.pool.get(0);
         pool.last.store(slot as u32, SeqCst);
         pool.failed.fetch_add(1, SeqCst);
@@ -103,6 +103,12 @@ impl Health {
         let ns = (0..slots).map(|i| self.slots.get(i).last_success.load(Relaxed)).max().unwrap_or(0);
         let (failed, in_a_row) = (pool.failed.load(SeqCst), pool.in_a_row.load(SeqCst));
         Runs { failed, in_a_row, last_success: (ns != 0).then(|| Duration::from_nanos(ns)) }
+    }
+
+    /// Notes what slot `slot`'s failed perform was, without counting it (a perform child's
+    /// note, which its worker counts).
+    pub fn note(&self, slot: usize, what: &str) {
+        self.slots.get(slot).failure.write(what);
     }
 
     /// What slot `slot`'s last failed perform was.

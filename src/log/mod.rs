@@ -147,12 +147,17 @@ impl Logger for StderrLogger {
 /// the next (at worst, a blank line). Returns the error of a write that failed when it is this
 /// process's first since its lines last got through.
 pub(crate) fn write_line(fd: i32, level: Level, args: fmt::Arguments<'_>) -> Option<io::Error> {
-    let dropped = DROPPED_LINES.load(Relaxed);
+    // Claimed whole (a job's other threads log too), and given back if the notice fails.
+    let dropped = DROPPED_LINES.swap(0, Relaxed);
     let mut written = if dropped & CUT != 0 { sys::write_nowait(fd, b"\n") } else { Ok(()) };
     if dropped > 0 && written.is_ok() {
         let why = if dropped & CUT != 0 { "writing failed" } else { "the output was not being read" };
         let notice = line(Level::Warn, format_args!("{} log lines dropped: {why}", dropped & !CUT));
-        written = sys::write_nowait(fd, notice.as_bytes()).inspect(|()| _ = DROPPED_LINES.fetch_sub(dropped, Relaxed));
+        written = sys::write_nowait(fd, notice.as_bytes());
+    }
+    if written.is_err() {
+        DROPPED_LINES.fetch_or(dropped & CUT, Relaxed);
+        DROPPED_LINES.fetch_add(dropped & !CUT, Relaxed);
     }
     let e = written.and_then(|()| sys::write_nowait(fd, line(level, args).as_bytes())).err()?;
     DROPPED_LINES.fetch_add(1, Relaxed);

@@ -76,6 +76,9 @@ impl<J: Job> Master<J> {
             .map_err(|e| Error::Io("installing signal handlers", e))?;
         service.open(self.pidfile.as_ref())?;
         let mut sup = Supervisor::new(self.config.clone(), true);
+        if service.notifying() {
+            sup.listened();
+        }
         if let Some(every) = sys::watchdog_from_env().filter(|_| service.notifying()) {
             sup.watchdog(every);
         }

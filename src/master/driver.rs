@@ -138,9 +138,8 @@ impl<J: Job> World for Driver<'_, J> {
 
     fn kill_group(&mut self, pid: Pid) {
         let _ = sys::kill_group(pid, sys::SIGKILL);
-        if self.killed.len() >= 1024 {
-            self.killed.retain(|&group| sys::kill_group(group, 0).is_ok());
-        }
+        // Only groups not yet empty: an id freed long ago could be a stranger's by the stop.
+        self.killed.retain(|&group| sys::kill_group(group, 0).is_ok());
         self.killed.push(pid);
     }
 

@@ -142,10 +142,13 @@ impl<J: Job> Master<J> {
     /// count): the master stops the pool gracefully and `run` returns
     /// [`Error::Failing`](crate::Error::Failing), so that systemd's `Restart=on-failure`,
     /// Kubernetes or runit see a broken job rather than a pool whose workers all live. Once the
-    /// count is reached no worker starts another perform. Default: none; the failures are
+    /// count is reached no worker starts another perform. The master looks at the count when
+    /// a worker says it changed, and at least once a second. Default: none; the failures are
     /// logged, backed off, and counted in `STATUS=`. At least 1. It applies to
     /// [`run`](Master::run), whose count starts at 0; the unmonitored API (`start_worker`) does
-    /// not stop anything for it.
+    /// not stop anything for it. With [`Strategy::Simple`](crate::Strategy::Simple), a
+    /// perform that ends its worker (an abort, a fatal signal, `process::exit`) is a worker's
+    /// death, counted by [`max_restarts`](Master::max_restarts), not here.
     pub fn max_failures(mut self, n: u64) -> Self {
         self.config.max_failures = Some(n);
         self

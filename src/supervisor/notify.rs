@@ -85,12 +85,19 @@ pub struct Notices {
     pub timeouts: u64,
     /// A HUP came before the pool was up: the roll begins once it is.
     pub roll_held: bool,
+    /// A service manager reads `STATUS=`.
+    pub listened: bool,
 }
 
 impl Supervisor {
     /// Sends `WATCHDOG=1` every `every` from now on (half of systemd's `WATCHDOG_USEC`).
     pub fn watchdog(&mut self, every: Duration) {
         self.notices.watchdog = Some((every, Duration::ZERO));
+    }
+
+    /// A service manager reads `STATUS=`: while performs fail, it is refreshed every second.
+    pub fn listened(&mut self) {
+        self.notices.listened = true;
     }
 
     /// At the start: with a setup timeout, the start may take that long (plus the time to kill
@@ -129,8 +136,12 @@ impl Supervisor {
             self.notices.status = Some(status);
             world.notify(&Notice::Status(status));
         }
-        // While performs fail, the status says so afresh every second.
-        let refresh = status.failing.map(|_| now + Duration::from_secs(1));
+        // While performs fail, the status says so afresh every second; with `max_failures`,
+        // the count is looked at every second even if a worker's wake-up was lost (EPERM
+        // after a `setuid` in `setup`).
+        let look =
+            self.cfg.max_failures.is_some() && self.spawning() || status.failing.is_some() && self.notices.listened;
+        let refresh = look.then(|| now + Duration::from_secs(1));
         let Some((every, next)) = self.notices.watchdog else { return refresh };
         if now < next {
             return refresh.into_iter().chain([next]).min();

@@ -64,7 +64,7 @@ impl Supervisor {
                     }
                 }
                 // A stop for another cause goes on gracefully; a second signal would end it.
-                (Some(cause), None) => {
+                (Some(cause), None) if !matches!(cause, Cause::Signal(_)) => {
                     self.stop_signalled = Some((by, now));
                     say!(world, Info, "{by}: the stop ({cause}) goes on gracefully");
                 }

@@ -76,7 +76,7 @@ impl Spec<'_> {
                 in_a_row == 1 || Some(in_a_row) == self.config.max_failures
             }
         };
-        if wake && self.tell_master {
+        if wake && self.tell_master && sys::getppid() == self.master {
             let _ = sys::kill(self.master, WAKE);
         }
     }

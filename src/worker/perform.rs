@@ -8,7 +8,7 @@ use super::signals::{self, SetupSignals};
 use super::{PARENT_CHECK, Spec, panic_message};
 use crate::job::{BoxError, Context, Job};
 use crate::log::{Human, Level};
-use crate::sys::{self, Exit, Pid, SIGKILL};
+use crate::sys::{self, Exit, Pid, SIGINT, SIGKILL, SIGTERM};
 use crate::table::{EXIT_PANIC, EXIT_PERFORM_FAILED, WAKE};
 
 /// How a perform ended: `Ok`, or a failure with what to log (`None`: logged already).
@@ -116,9 +116,8 @@ pub fn in_child<J: Job>(
             sys::set_process_name(name);
             let (code, failure) = outcome(catch_unwind(AssertUnwindSafe(|| job.perform(ctx))));
             if let Some((_, what)) = failure {
-                // Counted here, and noted for the worker, which logs it with when the next
-                // perform comes.
-                w.record(Some(&what));
+                // For the worker, which counts it and logs it with when the next perform comes.
+                w.health.note(w.slot, &what);
                 w.beat.set_reported();
             }
             sys::exit(code)
@@ -218,11 +217,14 @@ fn judge(child: Pid, exit: Exit, sent: Sent, w: &Spec<'_>) -> Outcome {
             w.record(None);
             Ok(())
         }
-        // The child counted it, and noted what it was.
+        // The child noted what it was.
         _ if w.beat.take_reported() => {
             let level = if exit == Exit::Code(EXIT_PANIC) { Level::Error } else { Level::Warn };
-            Err(Some((level, w.health.failure(w.slot))))
+            failed(level, w.health.failure(w.slot))
         }
+        // Ended by a stop (systemd's control-group kill TERMs every process): neither a
+        // failure nor a success.
+        Exit::Signal(SIGTERM | SIGINT) if w.beat.stop_requested() => Ok(()),
         // The master logged the timeout.
         Exit::Signal(SIGKILL) if sent.kill => {
             w.record(Some("perform timeout"));

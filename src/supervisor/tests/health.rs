@@ -10,6 +10,7 @@ fn failing(in_a_row: u64, last_success: Option<Duration>) -> Runs {
 #[test]
 fn status_says_how_long_since_the_last_success_and_how_many_failed_in_a_row_every_second() {
     let (mut sup, mut w) = pool(cfg(2));
+    sup.listened();
     (0..2).for_each(|i| w.ready(i));
     assert_eq!(sup.turn(at(5), S, &mut w), None, "healthy and idle: no deadline");
     w.notices.clear();
@@ -52,6 +53,19 @@ fn max_failures_in_a_row_stops_the_pool_gracefully_and_says_why() {
     w.runs = failing(6, Some(at(0)));
     sup.turn(at(300), S, &mut w);
     assert_eq!((w.take(), sup.failing()), (vec![], Some(5)));
+}
+
+#[test]
+fn failing_runs_wake_no_one_without_a_listener_but_max_failures_looks_every_second() {
+    let (mut sup, mut w) = pool(cfg(1));
+    w.ready(0);
+    w.runs = failing(3, None);
+    assert_eq!(sup.turn(at(10), S, &mut w), None, "no service manager: nothing to refresh");
+    // With max_failures, a look every second even when healthy: a worker's wake-up can be
+    // lost (EPERM once `setup` changed its user).
+    let (mut sup, mut w) = pool(Config { max_failures: Some(9), ..cfg(1) });
+    w.ready(0);
+    assert_eq!(sup.turn(at(10), S, &mut w), Some(at(1010)));
 }
 
 #[test]
