@@ -182,10 +182,11 @@ impl Context {
     }
 
     /// Whether this worker was asked to stop, however it was asked: INT or TERM to the master
-    /// (or to the master's process group), a retirement by TTOU, the restart limit, or INT or
-    /// TERM sent to the worker or its perform child itself. A long perform may check it to end
-    /// early; nothing is signalled to what the perform runs. The loop does not start another
-    /// perform once it is set. It reads memory shared with the master: no system call.
+    /// (or to the master's process group), a retirement by TTOU, the restart limit or
+    /// `max_failures`, or INT or TERM sent to the worker or its perform child itself. A long
+    /// perform may check it to end early; nothing is signalled to what the perform runs. The
+    /// loop does not start another perform once it is set. It reads memory shared with the
+    /// master: no system call.
     pub fn stop_requested(&self) -> bool {
         self.stop || table::own_stop_requested()
     }
