@@ -75,8 +75,9 @@ impl Health {
         pool.in_a_row.load(Relaxed) != 0 && pool.in_a_row.swap(0, SeqCst) != 0
     }
 
-    /// In a worker (or its perform child): slot `slot`'s perform failed, as `what` says.
-    /// Returns the failures in a row, this one included.
+    /// Slot `slot`'s perform failed, as `what` says: counted by its worker, or by the master
+    /// for a simple perform it killed at its timeout. Returns the failures in a row, this one
+    /// included. (The total is kept for the run state a later issue writes out.)
     pub fn failed(&self, slot: usize, what: &str) -> u64 {
         self.note(slot, what);
         let pool = self.pool.get(0);

@@ -155,8 +155,9 @@ impl Supervisor {
 
     /// Gives up, with a graceful stop, once `max_failures` performs in a row have failed.
     pub(super) fn check_runs(&mut self, now: Duration, world: &mut impl World) {
+        let Some(n) = self.cfg.max_failures.filter(|_| self.spawning()) else { return };
         let in_a_row = world.runs(self.slots.len()).in_a_row;
-        if let Some(n) = self.cfg.max_failures.filter(|&n| in_a_row >= n && self.spawning()) {
+        if in_a_row >= n {
             self.failing = Some(in_a_row);
             say!(world, Error, "{in_a_row} performs failed in a row (max_failures {n}): giving up");
             self.begin_stop(Cause::Failing, now, world);

@@ -65,9 +65,10 @@ impl Spec<'_> {
         format!("{}{suffix}", &name[..keep])
     }
 
-    /// Records how a perform ended (`None`: it succeeded) in the pool's health. Wakes the master when that changes what it must do or say: the first
-    /// failure after a success, the failure that reaches `max_failures`, the success that ends
-    /// failures in a row. No system call otherwise.
+    /// Records how a perform ended (`None`: it succeeded) in the pool's health. Wakes the
+    /// master when that changes what it must do or say: the first failure after a success, the
+    /// failure that reaches `max_failures`, the success that ends failures in a row. No system
+    /// call otherwise.
     fn record(&self, failure: Option<&str>) {
         let wake = match failure {
             None => self.health.succeeded(self.slot),
