@@ -85,13 +85,20 @@ impl Config {
             ("perform_timeout", self.perform_timeout),
             ("max_restarts window", self.max_restarts.map(|(_, w)| w)),
             ("interval", self.pacing.interval),
+            ("splay", self.pacing.splay),
             ("perform_backoff base", self.pacing.backoff.map(|(base, _)| base)),
             ("perform_backoff max", self.pacing.backoff.map(|(_, max)| max)),
         ] {
             check_range(name, t)?;
         }
+        if self.pacing.interval.is_some() && self.pacing.cron.is_some() {
+            return bad("interval and cron are two schedules: give one".into());
+        }
         if (self.pacing.spread || self.pacing.align) && self.pacing.interval.is_none() {
             return bad("spread_starts and align_to_clock need an interval".into());
+        }
+        if self.pacing.splay.is_some() && !self.pacing.scheduled() {
+            return bad("splay needs a schedule: an interval or cron".into());
         }
         if let Some(sig) = self.stop_signal {
             let why = match sig.as_raw() {

@@ -69,11 +69,13 @@ mod sys;
 // Data shared across the fork, and pure arithmetic.
 mod error;
 mod log;
-mod pace;
 mod signal;
 mod table;
-// The runs' health, pool-wide (a capability of its own).
+// Calendar schedules, and the runs' health, pool-wide (capabilities of their own).
+mod cron;
 mod health;
+// When a worker starts its next perform.
+mod pace;
 // The settings and their checks.
 mod config;
 // What users implement.
@@ -85,6 +87,7 @@ mod worker;
 mod master;
 
 pub use config::{MAX_WORKERS, Strategy};
+pub use cron::{Cron, LocalTime};
 pub use error::{Error, Shutdown};
 pub use job::{BoxError, Context, Job};
 // `self::`: with the `log` feature, a bare `log` would also name the `log` crate.

@@ -86,6 +86,9 @@ impl<J: Job> Master<J> {
         health.reset();
         let mut world = Driver::new(&mut self.job, &self.config, &*self.logger, beats, health);
         (world.signals, world.service) = (Some(&signals), Some(service));
+        if let Some(line) = self.config.pacing.describe(self.config.workers, &sys::hostname()) {
+            driver::log(&*self.logger, Level::Info, format_args!("{line}"));
+        }
         sup.begin(world.master, sys::now(), &mut world);
         driver::supervise(&mut sup, &mut world, &signals);
         driver::wait_for_killed(&world);

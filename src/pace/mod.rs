@@ -1,8 +1,12 @@
-//! When a worker starts its next perform (fixed-rate pacing on an interval, backoff after
-//! failed performs) and when the master restarts a worker. Plain arithmetic on the monotonic
-//! clock: the worker waits and performs, the master forks.
+//! When a worker starts its next perform (fixed-rate pacing on an interval or a calendar
+//! schedule, backoff after failed performs) and when the master restarts a worker. Plain
+//! arithmetic on a clock (the monotonic one; the wall clock for a calendar): the worker waits
+//! and performs, the master forks.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::cron::{Cron, LocalTime};
+use crate::log::Human;
 
 /// The first wait after a failed perform; it doubles with each further failure in a row.
 pub const PERFORM_BACKOFF_BASE: Duration = Duration::from_millis(100);
@@ -21,6 +25,11 @@ pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub struct Pacing {
     /// At most one perform start per interval, on a fixed schedule.
     pub interval: Option<Duration>,
+    /// Starts on a calendar schedule, on the wall clock (exclusive with `interval`).
+    pub cron: Option<Cron>,
+    /// Every start of a slot moves later by a fixed offset below this, from the host's name
+    /// and the slot.
+    pub splay: Option<Duration>,
     /// After consecutive failed performs, wait `base` doubled per further failure, up to
     /// `max`.
     pub backoff: Option<(Duration, Duration)>,
@@ -30,18 +39,91 @@ pub struct Pacing {
     pub align: bool,
 }
 
+impl Pacing {
+    /// Starts follow a schedule: an interval or a calendar.
+    pub fn scheduled(&self) -> bool {
+        self.interval.is_some() || self.cron.is_some()
+    }
+
+    /// The clock the schedule runs on: the wall clock (since the Unix epoch) for a calendar,
+    /// else the monotonic one.
+    pub fn now(&self) -> Duration {
+        match self.cron {
+            Some(_) => wall_now(),
+            None => crate::sys::now(),
+        }
+    }
+
+    /// The line the master logs at start-up: the calendar schedule and its next start, the
+    /// slots' splay offsets; `None` when there is neither.
+    pub fn describe(&self, workers: usize, host: &str) -> Option<String> {
+        let mut line = String::new();
+        if let Some(cron) = self.cron {
+            let next = LocalTime(cron.next_after(SystemTime::now()));
+            line = format!("schedule \"{cron}\": next start {next} before splay");
+        }
+        if let Some(splay) = self.splay {
+            let sep = if line.is_empty() { "" } else { "; " };
+            line += &format!("{sep}splay up to {} on host {host:?}:", Human(splay));
+            for slot in 0..workers.min(8) {
+                let sep = if slot == 0 { "" } else { "," };
+                line += &format!("{sep} worker {slot} +{}", Human(splay_offset(splay, host, slot)));
+            }
+            if workers > 8 {
+                line += " ...";
+            }
+        }
+        (!line.is_empty()).then_some(line)
+    }
+}
+
+/// The wall clock, since the Unix epoch.
+pub fn wall_now() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+/// Slot `slot`'s splay on host `host`: a fixed offset in [0, `splay`), whole milliseconds,
+/// the same across restarts and different across hosts and slots.
+pub fn splay_offset(splay: Duration, host: &str, slot: usize) -> Duration {
+    // FNV-1a over the name and the slot, then a finalizer that spreads every bit.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in host.bytes().chain((slot as u64).to_le_bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h = (h ^ h >> 33).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    Duration::from_millis(h % (splay.as_millis() as u64).max(1))
+}
+
+/// A calendar's next start after `after` (wall clock), every start `splay` later.
+fn following(cron: &Cron, splay: Duration, after: Duration) -> Duration {
+    let next = cron.next_after(UNIX_EPOCH + after.saturating_sub(splay));
+    next.duration_since(UNIX_EPOCH).unwrap_or_default() + splay
+}
+
 /// When slot `slot` of `workers` makes its first perform, `setup` having finished at `now`
-/// (monotonic) and `wall` (since the Unix epoch): at once; with `spread` at
-/// slot × interval / workers; with `align` at the next point whose wall-clock time is a
-/// multiple of the interval, plus that offset. Only the first wait uses the wall clock;
-/// the schedule then runs on the monotonic one.
-pub fn first_due(pacing: &Pacing, slot: usize, workers: usize, now: Duration, wall: Duration) -> Duration {
+/// (on the schedule's clock) and `wall` (since the Unix epoch), every start `splay` later: at
+/// once without a schedule; on a calendar at its next start; on an interval at once, with
+/// `spread` at slot × interval / workers, with `align` at the next point whose wall-clock time
+/// is a multiple of the interval, plus that offset. Only an interval's first wait uses the
+/// wall clock; its schedule then runs on the monotonic one.
+pub fn first_due(
+    pacing: &Pacing,
+    slot: usize,
+    workers: usize,
+    now: Duration,
+    wall: Duration,
+    splay: Duration,
+) -> Duration {
+    if let Some(cron) = &pacing.cron {
+        return following(cron, splay, now);
+    }
     let Some(interval) = pacing.interval else { return now };
     let period = interval.as_nanos();
     let offset = if pacing.spread && workers > 0 { period * (slot % workers) as u128 / workers as u128 } else { 0 };
     let phase = if pacing.align { wall.as_nanos() % period } else { 0 };
     let wait = (offset + period - phase) % period;
-    now + Duration::from_nanos(wait as u64)
+    now + Duration::from_nanos(wait as u64) + splay
 }
 
 /// A perform about to start.
@@ -59,6 +141,8 @@ pub struct Start {
 #[derive(Clone, Copy, Debug)]
 pub struct Pace {
     pacing: Pacing,
+    /// This slot's splay: a calendar's starts are this much later.
+    splay: Duration,
     /// The scheduled start of the next perform.
     next: Duration,
     /// No perform starts before this (backoff).
@@ -73,16 +157,17 @@ pub struct Pace {
 }
 
 impl Pace {
-    /// A schedule whose first perform is due at `first`.
-    pub fn new(pacing: Pacing, first: Duration) -> Self {
+    /// A schedule whose first perform is due at `first`, a calendar's starts `splay` later.
+    pub fn new(pacing: Pacing, first: Duration, splay: Duration) -> Self {
         let grid = (pacing.spread || pacing.align).then_some(first);
-        Pace { pacing, next: first, not_before: first, failures: 0, overran: false, grid }
+        Pace { pacing, splay, next: first, not_before: first, failures: 0, overran: false, grid }
     }
 
     /// The schedule a worker's predecessor in the slot left, its next perform due at `due`,
-    /// so that the slot still starts at most one perform per interval. A start already past
-    /// is made at `now`; with spreading or alignment, at the grid's next point instead.
-    pub fn resume(pacing: Pacing, due: Duration, now: Duration) -> Self {
+    /// so that the slot still starts at most one perform per period. A start already past
+    /// is made at `now` (one, however many were missed); with spreading or alignment, at the
+    /// grid's next point instead.
+    pub fn resume(pacing: Pacing, due: Duration, now: Duration, splay: Duration) -> Self {
         let first = match pacing.interval.filter(|_| pacing.spread || pacing.align) {
             Some(interval) if due < now => {
                 let (period, past) = (interval.as_nanos(), (now - due).as_nanos());
@@ -90,7 +175,7 @@ impl Pace {
             }
             _ => due.max(now),
         };
-        Pace::new(pacing, first)
+        Pace::new(pacing, first, splay)
     }
 
     /// When the next perform is due on the schedule, backoff aside.
@@ -109,29 +194,38 @@ impl Pace {
     }
 
     /// A perform starts at `now` (at or after `due`). If the last perform overran the
-    /// interval, or the worker is a whole interval late (it was suspended), the schedule is
-    /// re-anchored at `now`, so nothing bursts to catch up; a delay the backoff imposed
-    /// re-anchors it silently. Smaller lateness (scheduling noise) keeps the schedule, so it
-    /// does not drift.
+    /// schedule, or the worker missed a whole period (it was suspended, or a calendar's clock
+    /// jumped), the schedule is re-anchored at `now`, so nothing bursts to catch up; a delay
+    /// the backoff imposed re-anchors it silently. Smaller lateness (scheduling noise) keeps
+    /// the schedule, so it does not drift.
     pub fn start(&mut self, now: Duration) -> Start {
-        let Some(interval) = self.pacing.interval else {
+        if !self.pacing.scheduled() {
             return Start { scheduled: now, late: None };
-        };
+        }
         let late = now.saturating_sub(self.next);
+        let missed = match (&self.pacing.cron, self.pacing.interval) {
+            (Some(cron), _) => now >= following(cron, self.splay, self.next),
+            (None, Some(interval)) => late >= interval,
+            (None, None) => false,
+        };
         let start = if self.not_before > self.next {
             Start { scheduled: now, late: None }
-        } else if self.overran || late >= interval {
+        } else if self.overran || missed {
             Start { scheduled: now, late: Some(late) }
         } else {
             Start { scheduled: self.next, late: None }
         };
-        self.next = match self.grid {
-            Some(grid) if start.scheduled > grid => {
+        self.next = match (&self.pacing.cron, self.pacing.interval, self.grid) {
+            // After the later of now and the start due: a clock set back does not run a
+            // start twice.
+            (Some(cron), ..) => following(cron, self.splay, now.max(self.next)),
+            (None, Some(interval), Some(grid)) if start.scheduled > grid => {
                 let period = interval.as_nanos();
                 let past = (start.scheduled - grid).as_nanos();
                 grid + Duration::from_nanos(((past / period + 1) * period) as u64)
             }
-            _ => start.scheduled + interval,
+            (None, Some(interval), _) => start.scheduled + interval,
+            (None, None, _) => now,
         };
         self.overran = false;
         start
@@ -140,7 +234,7 @@ impl Pace {
     /// The perform finished at `now`, successfully or not; returns the backoff now imposed,
     /// if any.
     pub fn finished(&mut self, succeeded: bool, now: Duration) -> Option<Duration> {
-        self.overran = self.pacing.interval.is_some() && now > self.next;
+        self.overran = self.pacing.scheduled() && now > self.next;
         if succeeded {
             self.failures = 0;
             return None;

@@ -8,7 +8,7 @@ fn ms(n: u64) -> Duration {
 
 fn paced(interval: u64, backoff: Option<(u64, u64)>) -> Pace {
     let backoff = backoff.map(|(b, m)| (ms(b), ms(m)));
-    Pace::new(Pacing { interval: Some(ms(interval)), backoff, ..Pacing::default() }, ms(1000))
+    Pace::new(Pacing { interval: Some(ms(interval)), backoff, ..Pacing::default() }, ms(1000), ms(0))
 }
 
 #[test]
@@ -59,16 +59,16 @@ fn a_suspension_gives_one_perform_at_once_then_re_anchors() {
 #[test]
 fn a_resumed_schedule_waits_for_its_due_start_or_starts_at_once_on_its_grid() {
     let pacing = Pacing { interval: Some(ms(100)), spread: true, ..Pacing::default() };
-    let mut p = Pace::resume(pacing, ms(1030), ms(1000));
+    let mut p = Pace::resume(pacing, ms(1030), ms(1000), ms(0));
     assert_eq!(p.due(), ms(1030), "the predecessor's next start");
     assert_eq!(p.start(ms(1030)).scheduled, ms(1030));
     assert_eq!(p.due(), ms(1130));
-    let mut late = Pace::resume(pacing, ms(1030), ms(1250));
+    let mut late = Pace::resume(pacing, ms(1030), ms(1250), ms(0));
     assert_eq!(late.due(), ms(1330), "past due: the grid's next point");
     assert_eq!(late.start(ms(1330)), Start { scheduled: ms(1330), late: None });
     assert_eq!(late.due(), ms(1430));
     let free = Pacing { interval: Some(ms(100)), ..Pacing::default() };
-    let mut p = Pace::resume(free, ms(1030), ms(1250));
+    let mut p = Pace::resume(free, ms(1030), ms(1250), ms(0));
     assert_eq!(p.due(), ms(1250), "without a grid: at once");
     p.start(ms(1250));
     assert_eq!(p.due(), ms(1350), "re-anchored there");
@@ -76,7 +76,7 @@ fn a_resumed_schedule_waits_for_its_due_start_or_starts_at_once_on_its_grid() {
 
 #[test]
 fn failures_back_off_doubling_to_the_cap_and_a_success_resets() {
-    let mut p = Pace::new(Pacing { backoff: Some((ms(100), ms(300))), ..Pacing::default() }, ms(0));
+    let mut p = Pace::new(Pacing { backoff: Some((ms(100), ms(300))), ..Pacing::default() }, ms(0), ms(0));
     let mut now = ms(0);
     for want in [100, 200, 300, 300] {
         assert_eq!(p.start(now).late, None);
@@ -107,7 +107,7 @@ fn with_an_interval_the_later_of_schedule_and_backoff_applies_silently() {
 
 #[test]
 fn without_backoff_failures_do_not_wait() {
-    let mut p = Pace::new(Pacing::default(), ms(0));
+    let mut p = Pace::new(Pacing::default(), ms(0), ms(0));
     p.start(ms(0));
     assert_eq!(p.finished(false, ms(5)), None);
     assert_eq!(p.due(), ms(0));
@@ -125,10 +125,10 @@ fn recycle_limits_spread_between_n_and_a_quarter_more() {
 #[test]
 fn spreading_gives_each_slot_a_stable_phase() {
     let pacing = Pacing { interval: Some(ms(1000)), spread: true, ..Pacing::default() };
-    let dues: Vec<Duration> = (0..4).map(|k| first_due(&pacing, k, 4, ms(5000), ms(0))).collect();
+    let dues: Vec<Duration> = (0..4).map(|k| first_due(&pacing, k, 4, ms(5000), ms(0), ms(0))).collect();
     assert_eq!(dues, [ms(5000), ms(5250), ms(5500), ms(5750)]);
     // Slot 1 overruns; its schedule comes back to its own phase, 250 ms past the second.
-    let mut p = Pace::new(pacing, dues[1]);
+    let mut p = Pace::new(pacing, dues[1], ms(0));
     p.start(ms(5250));
     p.finished(true, ms(6700));
     assert_eq!(p.start(ms(6700)).late, Some(ms(450)));
@@ -139,10 +139,80 @@ fn spreading_gives_each_slot_a_stable_phase() {
 fn alignment_waits_for_the_next_multiple_of_the_interval_on_the_wall_clock() {
     let pacing = Pacing { interval: Some(ms(30_000)), align: true, ..Pacing::default() };
     // At :12.5 on the wall clock, the next :00 or :30 is 17.5 s away.
-    assert_eq!(first_due(&pacing, 0, 1, ms(100), ms(1_700_000_022_500)), ms(17_600));
-    assert_eq!(first_due(&pacing, 0, 1, ms(100), ms(1_700_000_010_000)), ms(100), "on the mark");
+    assert_eq!(first_due(&pacing, 0, 1, ms(100), ms(1_700_000_022_500), ms(0)), ms(17_600));
+    assert_eq!(first_due(&pacing, 0, 1, ms(100), ms(1_700_000_010_000), ms(0)), ms(100), "on the mark");
     let both = Pacing { spread: true, ..pacing };
     // Slot 1 of 2 keeps :15 and :45.
-    assert_eq!(first_due(&both, 1, 2, ms(100), ms(1_700_000_022_500)), ms(2_600));
-    assert_eq!(first_due(&Pacing::default(), 3, 4, ms(100), ms(7)), ms(100), "no interval: at once");
+    assert_eq!(first_due(&both, 1, 2, ms(100), ms(1_700_000_022_500), ms(0)), ms(2_600));
+    assert_eq!(first_due(&Pacing::default(), 3, 4, ms(100), ms(7), ms(0)), ms(100), "no interval: at once");
+}
+
+/// Every 10 s on the wall clock: the same in every zone of whole-minute offsets.
+fn every_ten_seconds(splay: u64) -> Pace {
+    let cron = Some(Cron::parse("*/10 * * * * *").unwrap());
+    let pacing = Pacing { cron, splay: Some(ms(splay.max(10))), ..Pacing::default() };
+    // 1_800_000_000 s since the epoch is a multiple of 10 s.
+    let first = first_due(&pacing, 0, 1, ms(1_800_000_001_000), ms(0), ms(splay));
+    Pace::new(pacing, first, ms(splay))
+}
+
+#[test]
+fn a_calendar_keeps_its_marks_and_skips_what_a_suspension_missed() {
+    let mut p = every_ten_seconds(0);
+    assert_eq!(p.due(), ms(1_800_000_010_000));
+    assert_eq!(p.start(ms(1_800_000_010_004)), Start { scheduled: ms(1_800_000_010_000), late: None });
+    p.finished(true, ms(1_800_000_013_000));
+    assert_eq!(p.due(), ms(1_800_000_020_000));
+    // Suspended for an hour: one start at once, late, then the next mark after it.
+    let start = p.start(ms(1_800_003_620_500));
+    assert_eq!(start, Start { scheduled: ms(1_800_003_620_500), late: Some(ms(3_600_500)) });
+    p.finished(true, ms(1_800_003_621_000));
+    assert_eq!(p.due(), ms(1_800_003_630_000));
+}
+
+#[test]
+fn a_calendar_does_not_run_a_start_twice_when_the_clock_is_set_back() {
+    let mut p = every_ten_seconds(0);
+    p.start(ms(1_800_000_010_000));
+    p.finished(true, ms(1_800_000_011_000));
+    // The clock goes back a minute: the next start is still the one after the last.
+    assert_eq!(p.due(), ms(1_800_000_020_000));
+    assert!(p.due() > ms(1_799_999_951_000));
+}
+
+#[test]
+fn a_calendar_that_overruns_starts_at_once_then_on_the_next_mark() {
+    let mut p = every_ten_seconds(0);
+    p.start(ms(1_800_000_010_000));
+    p.finished(true, ms(1_800_000_025_000));
+    let start = p.start(ms(1_800_000_025_001));
+    assert_eq!(start.late, Some(ms(5_001)));
+    assert_eq!(p.due(), ms(1_800_000_030_000));
+}
+
+#[test]
+fn splay_moves_every_start_of_a_calendar_by_the_same_offset() {
+    let mut p = every_ten_seconds(3_000);
+    assert_eq!(p.due(), ms(1_800_000_003_000), "the mark at :00 plus 3 s");
+    p.start(ms(1_800_000_003_002));
+    p.finished(true, ms(1_800_000_004_000));
+    assert_eq!(p.due(), ms(1_800_000_013_000));
+    // On an interval, the first start moves and the rest follow it.
+    let pacing = Pacing { interval: Some(ms(1000)), ..Pacing::default() };
+    assert_eq!(first_due(&pacing, 0, 1, ms(500), ms(0), ms(250)), ms(750));
+}
+
+#[test]
+fn splay_offsets_are_stable_below_the_bound_and_differ_by_host_and_slot() {
+    let d = Duration::from_secs(600);
+    let offsets: Vec<Duration> = (0..64).map(|slot| splay_offset(d, "web-7f9c", slot)).collect();
+    assert!(offsets.iter().all(|&o| o < d));
+    assert_eq!(offsets, (0..64).map(|slot| splay_offset(d, "web-7f9c", slot)).collect::<Vec<_>>());
+    let mut distinct = offsets.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert!(distinct.len() > 60, "64 slots, {} distinct offsets", distinct.len());
+    let hosts: Vec<Duration> = (0..64).map(|i| splay_offset(d, &format!("host-{i}"), 0)).collect();
+    assert!(hosts.iter().filter(|&&o| o < d / 2).count() > 16, "spread over the range: {hosts:?}");
+    assert!(hosts.iter().filter(|&&o| o >= d / 2).count() > 16, "spread over the range: {hosts:?}");
 }

@@ -6,14 +6,14 @@ mod signals;
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::config::{Config, Strategy};
 use crate::error::ForkError;
 use crate::health::Health;
 use crate::job::{Context, Job};
 use crate::log::{Human, Level, Logger};
-use crate::pace::{Pace, first_due, restart_delay};
+use crate::pace::{Pace, first_due, restart_delay, splay_offset, wall_now};
 use crate::sys::{self, Pid, SIGINT, SIGTERM, SigSet};
 use crate::table::{Beat, EXIT_PANIC, EXIT_SETUP_FAILED, WAKE};
 
@@ -23,6 +23,8 @@ use signals::parent_gone;
 /// How often a worker whose death signal could not be armed looks for its master while it
 /// waits.
 const PARENT_CHECK: Duration = Duration::from_secs(1);
+/// How long a worker on a calendar waits at most before it reads the wall clock again.
+const WALL_CHECK: Duration = Duration::from_secs(1);
 
 /// What a worker needs to know about itself.
 pub struct Spec<'a> {
@@ -212,15 +214,19 @@ impl Worker<'_, '_> {
     fn paced(&mut self, mut perform: impl FnMut(&mut Self, &Context) -> Option<Outcome>) {
         // Without an interval or a backoff pending, no clock is read: the simple loop's cost.
         let pacing = self.w.config.pacing;
-        let clocked = pacing.interval.is_some();
-        let (now, beat) = (sys::now(), self.w.beat);
+        let clocked = pacing.scheduled();
+        let (now, beat) = (pacing.now(), self.w.beat);
+        let splay = pacing.splay.map_or(Duration::ZERO, |d| splay_offset(d, &sys::hostname(), self.w.slot));
         let mut pace = match beat.next_due().filter(|_| clocked) {
-            Some(due) => Pace::resume(pacing, due, now),
+            Some(due) => Pace::resume(pacing, due, now, splay),
             None => {
-                let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-                Pace::new(pacing, first_due(&pacing, self.w.slot, self.w.workers, now, wall))
+                let (slot, workers) = (self.w.slot, self.w.workers);
+                Pace::new(pacing, first_due(&pacing, slot, workers, now, wall_now(), splay), splay)
             }
         };
+        // A calendar's wait is cut into short ones, each reading the wall clock again: a
+        // clock step or a suspension is noticed within one.
+        let longest_wait = if pacing.cron.is_some() { WALL_CHECK } else { Duration::MAX };
         if clocked {
             // For a worker that may replace this one, even before its first perform.
             beat.set_next_due(pace.next());
@@ -243,16 +249,16 @@ impl Worker<'_, '_> {
                 return;
             }
             if clocked || pace.backing_off() {
-                let now = sys::now();
+                let now = pacing.now();
                 if pace.due() > now {
-                    self.idle(pace.due() - now);
+                    self.idle((pace.due() - now).min(longest_wait));
                     continue;
                 }
             }
             let mut ctx = self.w.context(iteration);
             let mut behind = None;
             if clocked {
-                let now = sys::now();
+                let now = pacing.now();
                 let start = pace.start(now);
                 // For a worker that may replace this one.
                 beat.set_next_due(pace.next());
@@ -266,9 +272,9 @@ impl Worker<'_, '_> {
             let Some(outcome) = perform(self, &ctx) else { continue };
             let succeeded = outcome.is_ok();
             if clocked || !succeeded || pace.backing_off() {
-                pace.finished(succeeded, sys::now());
+                pace.finished(succeeded, pacing.now());
             }
-            perform::ended(self.w, iteration, outcome, began, pace.due());
+            perform::ended(self.w, iteration, outcome, began, || pace.due().saturating_sub(pacing.now()));
             iteration += 1;
         }
     }
@@ -277,7 +283,7 @@ impl Worker<'_, '_> {
     fn late(&self, late: Duration) {
         self.w.beat.count_late_start();
         let (slot, late) = (self.w.slot, Human(late));
-        let why = "the last one overran the interval, or the worker was suspended";
+        let why = "the last one overran the schedule, the worker was suspended or the clock jumped";
         self.w.log(Level::Warn, format_args!("worker {slot}: perform started {late} late ({why})"));
     }
 

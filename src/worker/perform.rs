@@ -28,13 +28,13 @@ pub fn starts(w: &Spec<'_>, iteration: u64, behind: Option<std::time::Duration>)
 }
 
 /// Logs how perform `iteration` ended: a failure at its level, with when the next perform
-/// comes (`next_due`); and, when it `began` is known (DEBUG), every end with its duration.
+/// comes (`next_in`); and, when it `began` is known (DEBUG), every end with its duration.
 pub fn ended(
     w: &Spec<'_>,
     iteration: u64,
     outcome: Outcome,
     began: Option<std::time::Duration>,
-    next_due: std::time::Duration,
+    next_in: impl FnOnce() -> std::time::Duration,
 ) {
     if outcome.is_ok() && began.is_none() {
         return;
@@ -42,8 +42,7 @@ pub fn ended(
     let now = sys::now();
     if let Err(Some((level, what))) = &outcome {
         // In whole milliseconds: the clock has moved on since the backoff was set.
-        let next =
-            Human(std::time::Duration::from_millis((next_due.saturating_sub(now).as_micros() as u64 + 500) / 1000));
+        let next = Human(std::time::Duration::from_millis((next_in().as_micros() as u64 + 500) / 1000));
         w.log(*level, format_args!("worker {}: {what}; next in {next}", w.slot));
     }
     if let Some(began) = began {

@@ -6,7 +6,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sisyphus::{BoxError, Context, Job, MAX_WORKERS, Master, Signal, Strategy};
+use sisyphus::{BoxError, Context, Cron, Job, LocalTime, MAX_WORKERS, Master, Signal, Strategy};
 
 use crate::duration;
 
@@ -23,6 +23,12 @@ pub enum Parsed {
 pub struct Options {
     pub workers: usize,
     pub interval: Option<Duration>,
+    pub cron: Option<Cron>,
+    pub splay: Option<Duration>,
+    /// Print this many start times of the `cron` schedule and exit.
+    pub next: Option<u64>,
+    /// Those after this time.
+    pub from: Option<LocalTime>,
     pub spread: bool,
     pub align: bool,
     pub strategy: Strategy,
@@ -51,6 +57,10 @@ impl Default for Options {
         Options {
             workers: 1,
             interval: None,
+            cron: None,
+            splay: None,
+            next: None,
+            from: None,
             spread: false,
             align: false,
             strategy: Strategy::Forking,
@@ -122,7 +132,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
         }
     }
     o.command.extend(args);
-    if o.command.is_empty() {
+    if o.from.is_some() && o.next.is_none() {
+        return Err("--from goes with --next".into());
+    }
+    if o.next.is_some() && o.cron.is_none() {
+        return Err("--next shows the start times of a --cron schedule: give --cron too".into());
+    }
+    // `--next` starts nothing: COMMAND may be there or not.
+    if o.command.is_empty() && o.next.is_none() {
         return Err("no COMMAND given".into());
     }
     check(&o)?;
@@ -145,6 +162,10 @@ fn takes_value(name: &str) -> bool {
         name,
         "workers"
             | "interval"
+            | "cron"
+            | "splay"
+            | "next"
+            | "from"
             | "strategy"
             | "setup"
             | "perform-timeout"
@@ -192,6 +213,11 @@ fn set(o: &mut Options, name: &str, value: OsString) -> Result<(), String> {
     match name {
         "workers" => o.workers = number(name, text()?, 0, MAX_WORKERS as u64)? as usize,
         "interval" => o.interval = Some(dur()?),
+        // The library says `cron: hour "25" is out of range 0-23`.
+        "cron" => o.cron = Some(Cron::parse(text()?).map_err(|e| format!("--{}", config_text(e)))?),
+        "splay" => o.splay = Some(dur()?),
+        "next" => o.next = Some(number(name, text()?, 1, 100_000)?),
+        "from" => o.from = Some(text()?.parse().map_err(|e| format!("--from: {}", config_text(e)))?),
         "strategy" => {
             o.strategy = match text()? {
                 "forking" => Strategy::Forking,
@@ -231,6 +257,14 @@ fn set(o: &mut Options, name: &str, value: OsString) -> Result<(), String> {
     Ok(())
 }
 
+/// What a library error says, without its "invalid configuration" heading.
+fn config_text(e: sisyphus::Error) -> String {
+    match e {
+        sisyphus::Error::Config(why) => why,
+        other => other.to_string(),
+    }
+}
+
 fn number(name: &str, text: &str, min: u64, max: u64) -> Result<u64, String> {
     // Digits only: `parse` would also take `+4`.
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
@@ -248,6 +282,12 @@ fn check(o: &Options) -> Result<(), String> {
     let mut pacing = Master::new(Nothing);
     if let Some(every) = o.interval {
         pacing = pacing.interval(every);
+    }
+    if let Some(cron) = o.cron {
+        pacing = pacing.cron(cron);
+    }
+    if let Some(splay) = o.splay {
+        pacing = pacing.splay(splay);
     }
     if o.spread {
         pacing = pacing.spread_starts();
@@ -283,6 +323,9 @@ pub fn flag_names(text: &str) -> String {
         ("max_restarts", "--max-restarts"),
         ("max_performs", "--max-performs"),
         ("interval", "--interval"),
+        ("and cron", "and --cron"),
+        ("or cron", "or --cron"),
+        ("splay", "--splay"),
         ("stop_signal", "--stop-signal"),
         ("spread_starts", "--spread"),
         ("align_to_clock", "--align"),
@@ -297,95 +340,4 @@ pub fn flag_names(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(args: &[&str]) -> Result<Options, String> {
-        match parse(args.iter().map(OsString::from))? {
-            Parsed::Run(o) => Ok(*o),
-            other => Err(format!("not a run: {other:?}")),
-        }
-    }
-
-    fn command(o: &Options) -> Vec<&str> {
-        o.command.iter().map(|a| a.to_str().unwrap()).collect()
-    }
-
-    #[test]
-    fn options_stop_at_the_first_operand_or_at_double_dash() {
-        let o = run(&["-w4", "./sweep.sh", "--verbose", "-w", "9"]).unwrap();
-        assert_eq!((o.workers, o.verbosity), (4, 0));
-        assert_eq!(command(&o), ["./sweep.sh", "--verbose", "-w", "9"]);
-        let o = run(&["--prefix", "--", "-x", "--", "y"]).unwrap();
-        assert!(o.prefix);
-        assert_eq!(command(&o), ["-x", "--", "y"]);
-        assert_eq!(command(&run(&["-", "a"]).unwrap()), ["-", "a"]);
-    }
-
-    #[test]
-    fn every_spelling_of_a_value_is_accepted() {
-        for args in [&["-w", "3", "x"][..], &["-w3", "x"], &["--workers", "3", "x"], &["--workers=3", "x"]] {
-            assert_eq!(run(args).unwrap().workers, 3, "{args:?}");
-        }
-        let o =
-            run(&["-qw", "2", "--interval=1h30m", "--max-restarts", "5/1m", "--stop-signal", "SIGTERM", "x"]).unwrap();
-        assert_eq!((o.verbosity, o.workers), (-1, 2));
-        assert_eq!(o.interval, Some(Duration::from_secs(5400)));
-        assert_eq!(o.max_restarts, Some((5, Duration::from_secs(60))));
-        assert_eq!(o.stop_signal, Some(libc::SIGTERM));
-        assert_eq!(run(&["-vq", "x"]).unwrap().verbosity, -1, "the last of bundled flags wins");
-        assert_eq!(parse(["-vh"].map(OsString::from)), Ok(Parsed::Help));
-        assert_eq!(parse(["--version", "--bogus"].map(OsString::from)), Ok(Parsed::Version));
-    }
-
-    #[test]
-    fn values_that_are_not_utf8_pass_through_or_are_named() {
-        use std::os::unix::ffi::OsStringExt;
-        let raw = |b: &[u8]| OsString::from_vec(b.to_vec());
-        let args = [raw(b"--log-file=/tmp/\xff.log"), raw(b"-qw2"), raw(b"\xfe"), raw(b"--pidfile=x")];
-        let Ok(Parsed::Run(o)) = parse(args) else { panic!("not a run") };
-        assert_eq!(o.log_file, Some(PathBuf::from(raw(b"/tmp/\xff.log"))));
-        assert_eq!((o.verbosity, o.workers), (-1, 2));
-        assert_eq!(o.command, [raw(b"\xfe"), raw(b"--pidfile=x")]);
-        let got = parse([raw(b"--workers=\xff"), raw(b"x")]).unwrap_err();
-        assert!(got.contains("--workers") && got.contains("not valid UTF-8"), "{got}");
-        let got = parse([raw(b"--\xff=1"), raw(b"x")]).unwrap_err();
-        assert!(got.contains("unknown option --\u{fffd}"), "{got}");
-        let got = parse([raw(b"-w\xff"), raw(b"x")]).unwrap_err();
-        assert!(got.contains("-w") && got.contains("not valid UTF-8"), "{got}");
-        let got = parse([raw(b"-q\xff"), raw(b"x")]).unwrap_err();
-        assert!(got.ends_with("unknown option -\u{fffd}"), "{got}");
-        assert_eq!(parse([raw(b"-qZw2"), raw(b"x")]).unwrap_err(), "unknown option -Z");
-        assert_eq!(parse([OsString::from("-qéw2"), raw(b"x")]).unwrap_err(), "unknown option -é");
-    }
-
-    #[test]
-    fn bad_input_names_the_problem() {
-        let cases: [(&[&str], &str); 13] = [
-            (&[], "no COMMAND"),
-            (&["-w"], "-w needs a value"),
-            (&["--bogus", "x"], "unknown option --bogus"),
-            (&["-x", "y"], "unknown option -x"),
-            (&["--prefix=yes", "x"], "--prefix takes no value"),
-            (&["-w", "4097", "x"], "out of range"),
-            (&["-w", "four", "x"], "not a number"),
-            (&["-w", "+4", "x"], "not a number"),
-            (&["--interval", "30", "x"], "no unit"),
-            (&["--interval", "0s", "x"], "is zero"),
-            (&["--strategy", "threads", "x"], "neither forking nor simple"),
-            (&["--max-restarts", "5", "x"], "N/DURATION"),
-            (&["--spread", "x"], "need an --interval"),
-        ];
-        for (args, want) in cases {
-            let got = run(args).unwrap_err();
-            assert!(got.contains(want), "{args:?}: {got:?} lacks {want:?}");
-        }
-        assert!(run(&["--stop-signal", "BOGUS", "x"]).unwrap_err().contains("unknown signal"));
-        for sig in ["STOP", "TSTP", "TTIN", "TTOU"] {
-            let got = run(&["--stop-signal", sig, "x"]).unwrap_err();
-            assert!(got.contains("would suspend"), "{sig}: {got}");
-        }
-        assert!(run(&["--stop-signal", "URG", "x"]).unwrap_err().contains("sisyphus's own"));
-        assert!(run(&["--max-performs", "0", "x"]).unwrap_err().contains("out of range"));
-    }
-}
+mod tests;

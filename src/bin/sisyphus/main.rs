@@ -37,6 +37,14 @@ once). Options end at -- or at COMMAND.
 
   -w, --workers N          workers (default 1; 0 to 4096)
       --interval DUR       start a run at most once per DUR, on a fixed schedule
+      --cron 'EXPR'        start runs on a calendar, local time (TZ): 5 fields
+                           (min hour day month weekday), 6 with seconds first,
+                           or @hourly, @daily, @weekly, @monthly, @yearly
+      --next N             print the next N start times of --cron (before
+                           --splay) and exit, starting nothing
+      --from 'YYYY-MM-DD HH:MM[:SS]'  with --next: after this local time
+      --splay DUR          start each worker's runs later by a fixed offset
+                           below DUR, from the host name (logged at start)
       --spread             spread the workers' first runs over the interval
       --align              start runs on wall-clock multiples of the interval
       --strategy S         forking (default: each run is exec'd from a fresh
@@ -66,10 +74,24 @@ Exit: 0 stopped, 1 fatal error, 2 bad usage, 3 stopped by killing workers,
 
 Examples:
   sisyphus -w 4 --interval 30s -- ./sweep.sh
+  sisyphus --cron '30 2 * * *' --next 5 --from '2027-03-27 00:00'
   sisyphus --prefix --stop-signal TERM -w 2 -- ./consume-queue --batch 100
   sisyphus --daemonize --pidfile /run/sweep.pid --log-file /var/log/sweep.log \\
       --interval 5m -- /usr/local/bin/sweep
 ";
+
+/// `--next`: the schedule's next `count` start times, one per line in local time, before any
+/// `--splay` (each worker's offset is logged when it runs), starting nothing.
+fn print_next(o: &Options, count: u64) -> ExitCode {
+    let Some(cron) = o.cron else { return usage("--next needs --cron") };
+    let mut t = o.from.map_or_else(std::time::SystemTime::now, |from| from.0);
+    let mut text = String::new();
+    for _ in 0..count {
+        t = cron.next_after(t);
+        text += &format!("{}\n", sisyphus::LocalTime(t));
+    }
+    print("start times", &text)
+}
 
 fn main() -> ExitCode {
     // First thing: the mask COMMAND will be given back.
@@ -82,6 +104,9 @@ fn main() -> ExitCode {
     };
     if options.daemonize && std::env::var_os("NOTIFY_SOCKET").is_some_and(|v| !v.is_empty()) {
         return usage("--daemonize under a service manager (NOTIFY_SOCKET is set): let it supervise instead");
+    }
+    if let Some(count) = options.next {
+        return print_next(&options, count);
     }
     let mut options = options;
     let path = match find(&options.command[0]) {
@@ -238,6 +263,10 @@ pub fn configure<J: Job>(m: Master<J>, o: &Options) -> Master<J> {
         None => m,
     };
     m = set(m, o.interval, Master::interval);
+    if let Some(cron) = o.cron {
+        m = m.cron(cron);
+    }
+    m = set(m, o.splay, Master::splay);
     m = set(m, o.perform_timeout, Master::perform_timeout);
     m = set(m, o.setup_timeout, Master::setup_timeout);
     m = set(m, o.stop_timeout, Master::stop_timeout);
