@@ -1,5 +1,6 @@
 //! The master's settings and the limits they must respect, checked before anything forks.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::Error;
@@ -50,6 +51,11 @@ pub struct Config {
     pub stop_signal: Option<Signal>,
     /// What workers and perform children call themselves: `NAME-wN`, `NAME-pN`.
     pub name: String,
+    /// The run state file and the metrics file the master keeps.
+    pub state_file: Option<PathBuf>,
+    pub metrics_file: Option<PathBuf>,
+    /// At start, a slot that missed a scheduled start while nothing ran runs one perform.
+    pub catch_up: bool,
 }
 
 impl Default for Config {
@@ -68,6 +74,9 @@ impl Default for Config {
             must_come_up: false,
             stop_signal: None,
             name: "sisyphus".into(),
+            state_file: None,
+            metrics_file: None,
+            catch_up: false,
         }
     }
 }
@@ -96,6 +105,9 @@ impl Config {
         }
         if (self.pacing.spread || self.pacing.align) && self.pacing.interval.is_none() {
             return bad("spread_starts and align_to_clock need an interval".into());
+        }
+        if self.catch_up && (!self.pacing.scheduled() || self.state_file.is_none()) {
+            return bad("catch_up needs a schedule (an interval or cron) and a state_file".into());
         }
         if self.pacing.splay.is_some() && !self.pacing.scheduled() {
             return bad("splay needs a schedule: an interval or cron".into());

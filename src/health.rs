@@ -32,6 +32,18 @@ pub struct Pool {
 pub struct Slot {
     /// `sys::now_coarse()` in ns at the end of its last successful perform, or 0.
     last_success: AtomicU64,
+    /// Its performs by how they ended (`Ended` - 1), kept across the workers of the slot.
+    counts: [AtomicU64; 4],
+    /// Its failed performs since its last success.
+    in_a_row: AtomicU64,
+    /// How its last perform ended (`Ended`), or 0.
+    outcome: AtomicU32,
+    /// `sys::now_coarse()` in ns at its last perform's start (with a state file) and end.
+    started: AtomicU64,
+    ended: AtomicU64,
+    /// Its last perform's scheduled start, wall-clock ms since the Unix epoch (with a state file
+    /// and a schedule).
+    scheduled: AtomicU64,
     /// What its last failed perform did: `exited with code 1`, `failed: no such table`.
     failure: Note<1000>,
 }
@@ -52,6 +64,42 @@ pub struct Runs {
     pub last_success: Option<Duration>,
 }
 
+/// How a perform ended, for the counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    Ok = 1,
+    /// An `Err`, a panic, a perform child that exited non-zero.
+    Failed = 2,
+    /// Killed at its timeout.
+    Timeout = 3,
+    /// A perform child killed by a signal.
+    Killed = 4,
+}
+
+impl Ended {
+    pub const ALL: [Ended; 4] = [Ended::Ok, Ended::Failed, Ended::Timeout, Ended::Killed];
+
+    pub fn word(self) -> &'static str {
+        ["ok", "failed", "timeout", "killed"][self as usize - 1]
+    }
+}
+
+/// One slot's runs, as the master reads them (times on `sys::now_coarse`'s clock).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SlotRuns {
+    /// Performs by how they ended, in `Ended::ALL`'s order.
+    pub counts: [u64; 4],
+    pub in_a_row: u64,
+    pub outcome: Option<Ended>,
+    /// What the last failed perform did.
+    pub failure: String,
+    pub started: Option<Duration>,
+    pub ended: Option<Duration>,
+    pub last_success: Option<Duration>,
+    /// Wall-clock ms since the Unix epoch.
+    pub scheduled_ms: Option<u64>,
+}
+
 /// The shared records: the pool's, and one per slot.
 #[derive(Debug)]
 pub struct Health {
@@ -70,16 +118,38 @@ impl Health {
 
     /// In a worker: slot `slot`'s perform succeeded. True when it ends failures in a row.
     pub fn succeeded(&self, slot: usize) -> bool {
-        self.slots.get(slot).last_success.store(sys::now_coarse().as_nanos() as u64, Relaxed);
+        let (me, now) = (self.slots.get(slot), sys::now_coarse().as_nanos() as u64);
+        me.last_success.store(now, Relaxed);
+        self.ended(me, Ended::Ok, now);
+        me.in_a_row.store(0, Relaxed);
         let pool = self.pool.get(0);
         pool.in_a_row.load(Relaxed) != 0 && pool.in_a_row.swap(0, SeqCst) != 0
     }
 
-    /// Slot `slot`'s perform failed, as `what` says: counted by its worker, or by the master
-    /// for a simple perform it killed at its timeout. Returns the failures in a row, this one
-    /// included. (The total is kept for the run state a later issue writes out.)
-    pub fn failed(&self, slot: usize, what: &str) -> u64 {
+    fn ended(&self, me: &Slot, how: Ended, now: u64) {
+        me.ended.store(now, Relaxed);
+        me.outcome.store(how as u32, Relaxed);
+        me.counts[how as usize - 1].fetch_add(1, Relaxed);
+    }
+
+    /// In a worker with a state file: slot `slot`'s perform starts, scheduled at `scheduled_ms`
+    /// (wall clock) if it has a schedule.
+    pub fn started(&self, slot: usize, scheduled_ms: Option<u64>) {
+        let me = self.slots.get(slot);
+        me.started.store(sys::now_coarse().as_nanos() as u64, Relaxed);
+        if let Some(ms) = scheduled_ms {
+            me.scheduled.store(ms, Relaxed);
+        }
+    }
+
+    /// Slot `slot`'s perform failed (`how`), as `what` says: counted by its worker, or by the
+    /// master for a simple perform it killed at its timeout. Returns the failures in a row
+    /// across the pool, this one included.
+    pub fn failed(&self, slot: usize, what: &str, how: Ended) -> u64 {
         self.note(slot, what);
+        let me = self.slots.get(slot);
+        self.ended(me, how, sys::now_coarse().as_nanos() as u64);
+        me.in_a_row.fetch_add(1, Relaxed);
         let pool = self.pool.get(0);
         pool.last.store(slot as u32, SeqCst);
         pool.failed.fetch_add(1, SeqCst);
@@ -104,6 +174,23 @@ impl Health {
         let ns = (0..slots).map(|i| self.slots.get(i).last_success.load(Relaxed)).max().unwrap_or(0);
         let (failed, in_a_row) = (pool.failed.load(SeqCst), pool.in_a_row.load(SeqCst));
         Runs { failed, in_a_row, last_success: (ns != 0).then(|| Duration::from_nanos(ns)) }
+    }
+
+    /// In the master: slot `slot`'s runs.
+    pub fn slot(&self, slot: usize) -> SlotRuns {
+        let me = self.slots.get(slot);
+        let at = |a: &AtomicU64| Some(a.load(Relaxed)).filter(|&n| n != 0);
+        let outcome = me.outcome.load(Relaxed);
+        SlotRuns {
+            counts: [0, 1, 2, 3].map(|i| me.counts[i].load(Relaxed)),
+            in_a_row: me.in_a_row.load(Relaxed),
+            outcome: Ended::ALL.into_iter().find(|e| *e as u32 == outcome),
+            failure: self.failure(slot),
+            started: at(&me.started).map(Duration::from_nanos),
+            ended: at(&me.ended).map(Duration::from_nanos),
+            last_success: at(&me.last_success).map(Duration::from_nanos),
+            scheduled_ms: at(&me.scheduled),
+        }
     }
 
     /// Notes what slot `slot`'s failed perform was, without counting it (a perform child's
@@ -158,8 +245,8 @@ mod tests {
     fn failures_count_in_a_row_across_slots_until_any_success() {
         let health = Health::new(4).unwrap();
         assert_eq!(health.runs(4), Runs::default());
-        assert_eq!(health.failed(1, "exited with code 1"), 1);
-        assert_eq!(health.failed(3, "failed: no table"), 2);
+        assert_eq!(health.failed(1, "exited with code 1", Ended::Failed), 1);
+        assert_eq!(health.failed(3, "failed: no table", Ended::Failed), 2);
         assert_eq!(health.last_failure(), "worker 3: failed: no table");
         assert!(health.succeeded(0), "the first success after failures is news");
         assert!(!health.succeeded(2), "the next is not");
@@ -167,7 +254,10 @@ mod tests {
         assert_eq!((runs.failed, runs.in_a_row, health.in_a_row()), (2, 0, 0));
         let at = runs.last_success.expect("a success");
         assert!(at <= sys::now() && sys::now() - at < Duration::from_secs(5), "{at:?}");
-        assert_eq!(health.failed(2, "é".repeat(600).as_str()), 1);
+        assert_eq!(health.failed(2, "é".repeat(600).as_str(), Ended::Killed), 1);
+        let two = health.slot(2);
+        assert_eq!((two.counts, two.in_a_row, two.outcome), ([1, 0, 0, 1], 1, Some(Ended::Killed)));
+        assert_eq!(health.slot(1).counts, [0, 1, 0, 0]);
         assert_eq!(health.last_failure().chars().count(), "worker 2: ".len() + 500, "cut to 1,000 bytes");
     }
 

@@ -74,8 +74,9 @@ mod table;
 // Calendar schedules, and the runs' health, pool-wide (capabilities of their own).
 mod cron;
 mod health;
-// When a worker starts its next perform.
+// When a worker starts its next perform; run state on disk (a capability of its own).
 mod pace;
+mod state;
 // The settings and their checks.
 mod config;
 // What users implement.
@@ -97,6 +98,7 @@ pub use self::log::LogFacade;
 pub use self::log::{Level, Logger, NullLogger, StderrLogger};
 pub use master::Master;
 pub use signal::Signal;
+pub use state::{RunState, SlotState};
 
 /// The README's examples, compiled and run as doctests so it stays true.
 #[cfg(doctest)]

@@ -6,6 +6,7 @@ use std::fmt;
 
 use super::driver::{self, Driver, MASTER_IGNORES, MASTER_SIGNALS};
 use super::service::Service;
+use super::state::Keeper;
 use crate::config::{Config, MAX_WORKERS};
 use crate::error::{Error, ForkError, Shutdown};
 use crate::health::Health;
@@ -84,14 +85,21 @@ impl<J: Job> Master<J> {
         }
         let (beats, health) = self.beats.as_ref().expect("prepared");
         health.reset();
+        let mut keeper = Keeper::open(&self.config, &*self.logger);
         let mut world = Driver::new(&mut self.job, &self.config, &*self.logger, beats, health);
         (world.signals, world.service) = (Some(&signals), Some(service));
+        if let Some(keeper) = &keeper {
+            world.catch_up = keeper.missed_starts(&self.config, &*self.logger);
+        }
         if let Some(line) = self.config.pacing.describe(self.config.workers, &sys::hostname()) {
             driver::log(&*self.logger, Level::Info, format_args!("{line}"));
         }
         sup.begin(world.master, sys::now(), &mut world);
-        driver::supervise(&mut sup, &mut world, &signals);
+        driver::supervise(&mut sup, &mut world, &signals, keeper.as_mut());
         driver::wait_for_killed(&world);
+        if let Some(keeper) = &mut keeper {
+            keeper.update(sys::now(), &sup, &world, true);
+        }
         drop(signals);
         let (killed, late_starts) = (sup.killed(), sup.late_starts());
         let late = format!("performs late on schedule: {late_starts}");

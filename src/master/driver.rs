@@ -6,9 +6,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use super::service::Service;
+use super::state::Keeper;
 use crate::config::Config;
 use crate::error::ForkError;
-use crate::health::{Health, Runs};
+use crate::health::{Ended, Health, Runs};
 use crate::job::Job;
 use crate::log::{Level, Logger};
 use crate::pace::recycle_limit;
@@ -57,6 +58,8 @@ pub struct Driver<'a, J: Job> {
     pub forked: BTreeSet<usize>,
     /// The process groups SIGKILLed, which must be empty before the master reports its exit.
     pub killed: Vec<Pid>,
+    /// The slots whose first worker makes a catch-up perform.
+    pub catch_up: BTreeSet<usize>,
 }
 
 impl<'a, J: Job> Driver<'a, J> {
@@ -70,8 +73,8 @@ impl<'a, J: Job> Driver<'a, J> {
         health: &'a Health,
     ) -> Self {
         let (master, forked) = (sys::getpid(), BTreeSet::new());
-        let (signals, service, killed) = (None, None, Vec::new());
-        Driver { job, config, logger, beats, health, signals, master, service, forked, killed }
+        let (signals, service, killed, catch_up) = (None, None, Vec::new(), BTreeSet::new());
+        Driver { job, config, logger, beats, health, signals, master, service, forked, killed, catch_up }
     }
 
     /// A daemon's stdout and stderr follow its log file.
@@ -100,6 +103,7 @@ impl<J: Job> World for Driver<'_, J> {
             workers: self.config.workers.max(slot + 1),
             tell_master: self.signals.is_some(),
             follow_log: self.follows_log(),
+            catch_up: !replacing && self.catch_up.remove(&slot),
             beat,
             health: self.health,
             logger: self.logger,
@@ -164,7 +168,7 @@ impl<J: Job> World for Driver<'_, J> {
     }
 
     fn perform_timed_out(&mut self, slot: usize) {
-        self.health.failed(slot, "perform timeout");
+        self.health.failed(slot, "perform timeout", Ended::Timeout);
     }
 
     fn heartbeat(&self, slot: usize) -> Heartbeat {
@@ -212,14 +216,23 @@ fn counted(p: [u32; 32]) -> Signals {
 
 /// The supervising loop: take the signals, let the supervisor take its turn, sleep until a
 /// signal or the deadline it gave. Returns when the pool has stopped.
-pub fn supervise<J: Job>(sup: &mut Supervisor, world: &mut Driver<'_, J>, signals: &MasterSignals) {
+pub fn supervise<J: Job>(
+    sup: &mut Supervisor,
+    world: &mut Driver<'_, J>,
+    signals: &MasterSignals,
+    mut keeper: Option<&mut Keeper>,
+) {
     loop {
         // The clock after the signals: a RELOADING=1 must not predate the HUP that caused it.
         let taken = counted(signals.take());
         let now = sys::now();
-        let deadline = sup.turn(now, taken, world);
+        let mut deadline = sup.turn(now, taken, world);
         if sup.done() {
             return;
+        }
+        if let Some(keeper) = keeper.as_deref_mut() {
+            keeper.update(now, sup, world, false);
+            deadline = Some(deadline.map_or(keeper.next_look(now), |d| d.min(keeper.next_look(now))));
         }
         if let Err(error) = signals.wait(deadline.map(|d| d.saturating_sub(sys::now()))) {
             // poll on one pipe cannot really fail; don't spin if it does.

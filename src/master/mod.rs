@@ -7,6 +7,7 @@ mod api;
 mod driver;
 mod options;
 mod service;
+mod state;
 
 use std::path::PathBuf;
 

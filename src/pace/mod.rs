@@ -3,10 +3,13 @@
 //! arithmetic on a clock (the monotonic one; the wall clock for a calendar): the worker waits
 //! and performs, the master forks.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod calendar;
 
-use crate::cron::{Cron, LocalTime};
-use crate::log::Human;
+use std::time::Duration;
+
+use crate::cron::Cron;
+use calendar::following;
+pub use calendar::{missed, splay_offset, wall_now};
 
 /// The first wait after a failed perform; it doubles with each further failure in a row.
 pub const PERFORM_BACKOFF_BASE: Duration = Duration::from_millis(100);
@@ -53,52 +56,6 @@ impl Pacing {
             None => crate::sys::now(),
         }
     }
-
-    /// The line the master logs at start-up: the calendar schedule and its next start, the
-    /// slots' splay offsets; `None` when there is neither.
-    pub fn describe(&self, workers: usize, host: &str) -> Option<String> {
-        let mut line = String::new();
-        if let Some(cron) = self.cron {
-            let next = LocalTime(cron.next_after(SystemTime::now()));
-            line = format!("schedule \"{cron}\": next start {next} before splay");
-        }
-        if let Some(splay) = self.splay {
-            let sep = if line.is_empty() { "" } else { "; " };
-            line += &format!("{sep}splay up to {} on host {host:?}:", Human(splay));
-            for slot in 0..workers.min(8) {
-                let sep = if slot == 0 { "" } else { "," };
-                line += &format!("{sep} worker {slot} +{}", Human(splay_offset(splay, host, slot)));
-            }
-            if workers > 8 {
-                line += " ...";
-            }
-        }
-        (!line.is_empty()).then_some(line)
-    }
-}
-
-/// The wall clock, since the Unix epoch.
-pub fn wall_now() -> Duration {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
-}
-
-/// Slot `slot`'s splay on host `host`: a fixed offset in [0, `splay`), whole milliseconds,
-/// the same across restarts and different across hosts and slots.
-pub fn splay_offset(splay: Duration, host: &str, slot: usize) -> Duration {
-    // FNV-1a over the name and the slot, then a finalizer that spreads every bit.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in host.bytes().chain((slot as u64).to_le_bytes()) {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    h = (h ^ h >> 33).wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    Duration::from_millis(h % (splay.as_millis() as u64).max(1))
-}
-
-/// A calendar's next start after `after` (wall clock), every start `splay` later.
-fn following(cron: &Cron, splay: Duration, after: Duration) -> Duration {
-    let next = cron.next_after(UNIX_EPOCH + after.saturating_sub(splay));
-    next.duration_since(UNIX_EPOCH).unwrap_or_default() + splay
 }
 
 /// When slot `slot` of `workers` makes its first perform, `setup` having finished at `now`

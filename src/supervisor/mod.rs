@@ -23,7 +23,7 @@ mod tests;
 use std::io;
 use std::time::Duration;
 
-pub use notify::Notice;
+pub use notify::{Notice, Status};
 pub use signals::{Cause, Signals};
 pub use slot::Kill;
 

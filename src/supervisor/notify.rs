@@ -164,6 +164,11 @@ impl Supervisor {
         }
     }
 
+    /// Where the pool stands now, as `STATUS=` would say.
+    pub fn status_now(&self, now: Duration, world: &impl World) -> Status {
+        self.status(self.up(world), now, world)
+    }
+
     /// Live workers in wanted slots that finished `setup`.
     fn up(&self, world: &impl World) -> usize {
         let wanted = self.slots.len().min(self.target);

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Config, Strategy};
 use crate::error::ForkError;
-use crate::health::Health;
+use crate::health::{Ended, Health};
 use crate::job::{Context, Job};
 use crate::log::{Human, Level, Logger};
-use crate::pace::{Pace, first_due, restart_delay, splay_offset, wall_now};
+use crate::pace::{Pace, Start, first_due, restart_delay, splay_offset, wall_now};
 use crate::sys::{self, Pid, SIGINT, SIGTERM, SigSet};
 use crate::table::{Beat, EXIT_PANIC, EXIT_SETUP_FAILED, WAKE};
 
@@ -40,6 +40,8 @@ pub struct Spec<'a> {
     pub tell_master: bool,
     /// A daemon's stdout and stderr follow the log file when it is reopened.
     pub follow_log: bool,
+    /// The slot missed a scheduled start while nothing ran: one perform at once (catch-up).
+    pub catch_up: bool,
     pub beat: &'a Beat,
     pub health: &'a Health,
     pub logger: &'a dyn Logger,
@@ -71,11 +73,11 @@ impl Spec<'_> {
     /// master when that changes what it must do or say: the first failure after a success, the
     /// failure that reaches `max_failures`, the success that ends failures in a row. No system
     /// call otherwise.
-    fn record(&self, failure: Option<&str>) {
+    fn record(&self, failure: Option<(&str, Ended)>) {
         let wake = match failure {
             None => self.health.succeeded(self.slot),
-            Some(what) => {
-                let in_a_row = self.health.failed(self.slot, what);
+            Some((what, how)) => {
+                let in_a_row = self.health.failed(self.slot, what, how);
                 in_a_row == 1 || Some(in_a_row) == self.config.max_failures
             }
         };
@@ -231,6 +233,10 @@ impl Worker<'_, '_> {
             // For a worker that may replace this one, even before its first perform.
             beat.set_next_due(pace.next());
         }
+        // One perform at once, outside the schedule, for a start missed while nothing ran.
+        let mut catching_up = self.w.catch_up && clocked;
+        // Each start's time, for the state file.
+        let tracked = self.w.config.state_file.is_some();
         // A line per perform only for a logger that keeps them: none costs a clock read.
         let debug = self.w.logger.enabled(Level::Debug);
         let mut iteration = 0;
@@ -248,7 +254,7 @@ impl Worker<'_, '_> {
                 self.w.beat.set_recycled();
                 return;
             }
-            if clocked || pace.backing_off() {
+            if (clocked && !catching_up) || pace.backing_off() {
                 let now = pacing.now();
                 if pace.due() > now {
                     self.idle((pace.due() - now).min(longest_wait));
@@ -259,7 +265,16 @@ impl Worker<'_, '_> {
             let mut behind = None;
             if clocked {
                 let now = pacing.now();
-                let start = pace.start(now);
+                let start = match catching_up {
+                    true => Start { scheduled: now, late: None },
+                    false => pace.start(now),
+                };
+                catching_up = false;
+                if tracked {
+                    let wall =
+                        if pacing.cron.is_some() { start.scheduled } else { wall_now() - (now - start.scheduled) };
+                    self.w.health.started(self.w.slot, Some(wall.as_millis() as u64));
+                }
                 // For a worker that may replace this one.
                 beat.set_next_due(pace.next());
                 if let Some(late) = start.late {
@@ -267,6 +282,9 @@ impl Worker<'_, '_> {
                 }
                 behind = Some(now.saturating_sub(start.scheduled));
                 ctx = ctx.with_scheduled(Instant::now() - now.saturating_sub(start.scheduled));
+            }
+            if tracked && !clocked {
+                self.w.health.started(self.w.slot, None);
             }
             let began = debug.then(|| perform::starts(self.w, iteration, behind));
             let Some(outcome) = perform(self, &ctx) else { continue };

@@ -6,6 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::signals::{self, SetupSignals};
 use super::{PARENT_CHECK, Spec, panic_message};
+use crate::health::Ended;
 use crate::job::{BoxError, Context, Job};
 use crate::log::{Human, Level};
 use crate::sys::{self, Exit, Pid, SIGINT, SIGKILL, SIGTERM};
@@ -81,7 +82,7 @@ pub fn here<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>) -> Outcome {
     }
     let (code, failure) = outcome(ended);
     let (level, what) = failure.unwrap_or((Level::Warn, String::new()));
-    w.record(Some(&what));
+    w.record(Some((&what, Ended::Failed)));
     if code == EXIT_PANIC {
         w.log(level, format_args!("worker {}: {what}", w.slot));
         sys::exit(EXIT_PANIC)
@@ -207,8 +208,8 @@ fn end_now(child: Pid) -> ! {
 
 /// How the perform ended, recorded in the pool's health unless the child did.
 fn judge(child: Pid, exit: Exit, sent: Sent, w: &Spec<'_>) -> Outcome {
-    let failed = |level, what: String| {
-        w.record(Some(&what));
+    let failed = |level, what: String, how| {
+        w.record(Some((&what, how)));
         Err(Some((level, what)))
     };
     match exit {
@@ -219,21 +220,24 @@ fn judge(child: Pid, exit: Exit, sent: Sent, w: &Spec<'_>) -> Outcome {
         // The child noted what it was.
         _ if w.beat.take_reported() => {
             let level = if exit == Exit::Code(EXIT_PANIC) { Level::Error } else { Level::Warn };
-            failed(level, w.health.failure(w.slot))
+            failed(level, w.health.failure(w.slot), Ended::Failed)
         }
         // Ended by a stop (systemd's control-group kill TERMs every process): neither a
         // failure nor a success.
         Exit::Signal(SIGTERM | SIGINT) if w.beat.stop_requested() => Ok(()),
         // The master logged the timeout.
         Exit::Signal(SIGKILL) if sent.kill => {
-            w.record(Some("perform timeout"));
+            w.record(Some(("perform timeout", Ended::Timeout)));
             Err(None)
         }
         // It ended as the stop asked it to: neither a failure nor a success.
         Exit::Signal(sig) if sent.stop && Some(sig) == w.config.stop_signal.map(|s| s.as_raw()) => Ok(()),
         Exit::Signal(sig) => {
-            failed(Level::Error, format!("perform child {child} was killed by signal {}", sys::signal_name(sig)))
+            let what = format!("perform child {child} was killed by signal {}", sys::signal_name(sig));
+            failed(Level::Error, what, Ended::Killed)
         }
-        Exit::Code(code) => failed(Level::Warn, format!("perform child {child} exited with code {code}")),
+        Exit::Code(code) => {
+            failed(Level::Warn, format!("perform child {child} exited with code {code}"), Ended::Failed)
+        }
     }
 }

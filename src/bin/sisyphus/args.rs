@@ -29,6 +29,13 @@ pub struct Options {
     pub next: Option<u64>,
     /// Those after this time.
     pub from: Option<LocalTime>,
+    pub state: Option<PathBuf>,
+    pub metrics: Option<PathBuf>,
+    pub catch_up: bool,
+    /// Read this state file, say how the pool stands, and exit.
+    pub status: Option<PathBuf>,
+    /// With `status`: unhealthy when no perform succeeded within this.
+    pub max_age: Option<Duration>,
     pub spread: bool,
     pub align: bool,
     pub strategy: Strategy,
@@ -61,6 +68,11 @@ impl Default for Options {
             splay: None,
             next: None,
             from: None,
+            state: None,
+            metrics: None,
+            catch_up: false,
+            status: None,
+            max_age: None,
             spread: false,
             align: false,
             strategy: Strategy::Forking,
@@ -132,6 +144,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
         }
     }
     o.command.extend(args);
+    if o.max_age.is_some() && o.status.is_none() {
+        return Err("--max-age goes with --status".into());
+    }
+    if o.status.is_some() {
+        // Reads a file and says how the pool stands; COMMAND, if given, is not run.
+        return Ok(Parsed::Run(Box::new(o)));
+    }
     if o.from.is_some() && o.next.is_none() {
         return Err("--from goes with --next".into());
     }
@@ -166,6 +185,10 @@ fn takes_value(name: &str) -> bool {
             | "splay"
             | "next"
             | "from"
+            | "state"
+            | "metrics"
+            | "status"
+            | "max-age"
             | "strategy"
             | "setup"
             | "perform-timeout"
@@ -184,7 +207,8 @@ fn takes_value(name: &str) -> bool {
 /// Sets a flag option; `Some` for help and version, which end the parse. `Ok(None)` also for
 /// an option that takes a value, which the caller sets.
 fn flag(o: &mut Options, name: &str, has_value: bool) -> Result<Option<Parsed>, String> {
-    const FLAGS: [&str; 8] = ["spread", "align", "daemonize", "prefix", "quiet", "verbose", "help", "version"];
+    const FLAGS: [&str; 9] =
+        ["spread", "align", "catch-up", "daemonize", "prefix", "quiet", "verbose", "help", "version"];
     if takes_value(name) {
         return Ok(None);
     }
@@ -197,6 +221,7 @@ fn flag(o: &mut Options, name: &str, has_value: bool) -> Result<Option<Parsed>, 
     match name {
         "spread" => o.spread = true,
         "align" => o.align = true,
+        "catch-up" => o.catch_up = true,
         "daemonize" => o.daemonize = true,
         "prefix" => o.prefix = true,
         "quiet" => o.verbosity = -1,
@@ -239,6 +264,10 @@ fn set(o: &mut Options, name: &str, value: OsString) -> Result<(), String> {
             o.max_restarts = Some((n, duration::parse(within).map_err(|e| format!("--{name}: {e}"))?));
         }
         "pidfile" => o.pidfile = Some(value.into()),
+        "state" => o.state = Some(value.into()),
+        "metrics" => o.metrics = Some(value.into()),
+        "status" => o.status = Some(value.into()),
+        "max-age" => o.max_age = Some(dur()?),
         "log-file" => o.log_file = Some(value.into()),
         "stop-signal" => {
             let text = text()?;
@@ -326,6 +355,8 @@ pub fn flag_names(text: &str) -> String {
         ("and cron", "and --cron"),
         ("or cron", "or --cron"),
         ("splay", "--splay"),
+        ("catch_up", "--catch-up"),
+        ("state_file", "--state"),
         ("stop_signal", "--stop-signal"),
         ("spread_starts", "--spread"),
         ("align_to_clock", "--align"),

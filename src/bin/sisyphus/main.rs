@@ -8,6 +8,7 @@ mod args;
 mod command;
 mod duration;
 mod relay;
+mod status;
 mod sys;
 
 use std::ffi::{OsStr, OsString};
@@ -45,6 +46,15 @@ once). Options end at -- or at COMMAND.
       --from 'YYYY-MM-DD HH:MM[:SS]'  with --next: after this local time
       --splay DUR          start each worker's runs later by a fixed offset
                            below DUR, from the host name (logged at start)
+      --state PATH         keep the run state in PATH (last runs, successes,
+                           counts), replaced whole on change
+      --catch-up           with a schedule and --state: a worker that missed
+                           a start while nothing ran runs once at start
+      --metrics PATH       keep Prometheus metrics in PATH (textfile collector)
+      --status PATH        print the state in PATH and exit: 0 healthy, 1
+                           unhealthy, 3 its master is gone
+      --max-age DUR        with --status: unhealthy if no run succeeded within
+                           DUR (and --max-failures N: if more failed in a row)
       --spread             spread the workers' first runs over the interval
       --align              start runs on wall-clock multiples of the interval
       --strategy S         forking (default: each run is exec'd from a fresh
@@ -104,6 +114,9 @@ fn main() -> ExitCode {
     };
     if options.daemonize && std::env::var_os("NOTIFY_SOCKET").is_some_and(|v| !v.is_empty()) {
         return usage("--daemonize under a service manager (NOTIFY_SOCKET is set): let it supervise instead");
+    }
+    if let Some(path) = &options.status {
+        return status::report(path, options.max_age, options.max_failures);
     }
     if let Some(count) = options.next {
         return print_next(&options, count);
@@ -267,6 +280,15 @@ pub fn configure<J: Job>(m: Master<J>, o: &Options) -> Master<J> {
         m = m.cron(cron);
     }
     m = set(m, o.splay, Master::splay);
+    if let Some(path) = &o.state {
+        m = m.state_file(path);
+    }
+    if let Some(path) = &o.metrics {
+        m = m.metrics_file(path);
+    }
+    if o.catch_up {
+        m = m.catch_up();
+    }
     m = set(m, o.perform_timeout, Master::perform_timeout);
     m = set(m, o.setup_timeout, Master::setup_timeout);
     m = set(m, o.stop_timeout, Master::stop_timeout);

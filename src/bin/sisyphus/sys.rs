@@ -211,3 +211,10 @@ pub fn executable(path: &std::path::Path) -> bool {
     // SAFETY: a NUL-terminated path.
     unsafe { libc::access(c.as_ptr(), libc::X_OK) == 0 }
 }
+
+/// Whether process `pid` exists (it may belong to another user).
+pub fn alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}

@@ -1,0 +1,81 @@
+//! `--status PATH`: how a pool stands, from its state file, for a person, a liveness probe or a
+//! Nagios-style check. Exits 0 healthy, 1 unhealthy (`--max-age`, `--max-failures`), 3 when
+//! the master that wrote the file is gone, 2 when the file cannot be read.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use sisyphus::{LocalTime, RunState};
+
+use crate::sys;
+
+pub fn report(path: &Path, max_age: Option<Duration>, max_failures: Option<u64>) -> ExitCode {
+    let state = match RunState::read(path) {
+        Ok(state) => state,
+        Err(e) => {
+            let why = e.to_string().replacen("invalid configuration: ", "", 1);
+            eprintln!("sisyphus: --status {}: {why}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let now = SystemTime::now();
+    let mut out = String::new();
+    let master = match state.master_stopped {
+        Some(at) => format!("stopped at {}", LocalTime(at)),
+        None if !sys::alive(state.master_pid) => "gone (killed?)".into(),
+        None => format!("running since {}", state.master_started.map_or("?".into(), |t| LocalTime(t).to_string())),
+    };
+    out += &format!("{}: master {} {master}; schedule {}\n", state.name, state.master_pid, state.schedule);
+    for (i, slot) in state.slots.iter().enumerate() {
+        let outcome = match slot.outcome.as_str() {
+            "" => "no run yet".to_string(),
+            "ok" => "last run ok".to_string(),
+            _ => format!("last run {}: {}", slot.outcome, slot.failure),
+        };
+        let next = slot.next_due.map_or(String::new(), |t| format!("; next due {}", when(t, now)));
+        let (success, in_a_row) = (slot.last_success.map_or("never".into(), |t| when(t, now)), slot.failures_in_a_row);
+        out += &format!(
+            "worker {i}: {}; last success {success}; {outcome}; {in_a_row} failed in a row{next}\n",
+            slot.state
+        );
+    }
+    let [ok, failed, timeout, killed] = state.performs;
+    out += &format!("runs: {ok} ok, {failed} failed, {timeout} timed out, {killed} killed; ");
+    out += &format!("{} restarts, {} late starts\n", state.restarts, state.late_starts);
+    let gone = state.master_stopped.is_some() || !sys::alive(state.master_pid);
+    let stale =
+        max_age.filter(|age| state.last_success().is_none_or(|t| now.duration_since(t).unwrap_or_default() > *age));
+    let failing = max_failures.filter(|&n| state.failures_in_a_row() > n);
+    let (verdict, code) = if gone {
+        (format!("UNKNOWN: the master (pid {}) is gone", state.master_pid), 3)
+    } else if let Some(age) = stale {
+        (format!("UNHEALTHY: no run succeeded within {}", human(age)), 1)
+    } else if let Some(n) = failing {
+        (format!("UNHEALTHY: {} runs failed in a row (more than {n})", state.failures_in_a_row()), 1)
+    } else {
+        ("OK".to_string(), 0)
+    };
+    out += &verdict;
+    println!("{out}");
+    ExitCode::from(code)
+}
+
+/// A time as an age or a wait, and as the local time: `3m12s ago (2027-03-28T03:00:00+02:00)`.
+fn when(t: SystemTime, now: SystemTime) -> String {
+    match now.duration_since(t) {
+        Ok(ago) => format!("{} ago ({})", human(ago), LocalTime(t)),
+        Err(e) => format!("in {} ({})", human(e.duration()), LocalTime(t)),
+    }
+}
+
+/// Whole seconds, in the two largest units: `45s`, `3m12s`, `2h5m`, `4d3h`.
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{}s", s / 60, s % 60),
+        3600..86_400 => format!("{}h{}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
