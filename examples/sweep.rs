@@ -1,6 +1,7 @@
 //! The program `deploy/` runs: workers sweep a spool directory every 30 s, removing files older
 //! than an hour. Environment: `SWEEP_DIR` (default `/var/spool/sweep`), `SWEEP_WORKERS` (default
-//! 2), `SWEEP_HEARTBEAT` (a file rewritten after each sweep, for a liveness probe). Flags:
+//! 2), `SWEEP_STATE` (a run state file, for `sisyphus --status` in a liveness probe),
+//! `SWEEP_METRICS` (a Prometheus file for node_exporter's textfile collector). Flags:
 //! `--pidfile PATH`, `--log-file PATH`, `--daemonize`. Signals: see `deploy/README.md`.
 
 use std::{env, fs, io, path::PathBuf, process, time::Duration, time::SystemTime};
@@ -12,7 +13,6 @@ const USAGE: &str = "usage: sweep [--pidfile PATH] [--log-file PATH] [--daemoniz
 
 struct Sweep {
     dir: PathBuf,
-    heartbeat: Option<PathBuf>,
 }
 
 impl Job for Sweep {
@@ -45,10 +45,6 @@ impl Job for Sweep {
         }
         let (worker, dir) = (ctx.worker(), self.dir.display());
         ctx.log(Level::Info, format_args!("worker {worker} swept {dir}: {removed} removed, {kept} kept"));
-        if let Some(heartbeat) = &self.heartbeat {
-            let secs = now.duration_since(SystemTime::UNIX_EPOCH)?.as_secs();
-            fs::write(heartbeat, format!("{secs}\n"))?;
-        }
         if failed > 0 { Err(format!("{failed} file(s) could not be removed").into()) } else { Ok(()) }
     }
 }
@@ -66,8 +62,7 @@ fn run() -> Result<(), BoxError> {
         Ok(n) => n.trim().parse().map_err(|_| format!("SWEEP_WORKERS={n:?} is not a number"))?,
         Err(_) => 2,
     };
-    let heartbeat = env::var_os("SWEEP_HEARTBEAT").filter(|p| !p.is_empty()).map(PathBuf::from);
-    let mut master = Master::new(Sweep { dir, heartbeat })
+    let mut master = Master::new(Sweep { dir })
         .name("sweep")
         .workers(workers)
         .interval(Duration::from_secs(30))
@@ -75,6 +70,12 @@ fn run() -> Result<(), BoxError> {
         .stop_timeout(Duration::from_secs(20))
         .setup_timeout(Duration::from_secs(60))
         .max_restarts(5, Duration::from_secs(60));
+    if let Some(path) = env::var_os("SWEEP_STATE").filter(|p| !p.is_empty()) {
+        master = master.state_file(path);
+    }
+    if let Some(path) = env::var_os("SWEEP_METRICS").filter(|p| !p.is_empty()) {
+        master = master.metrics_file(path);
+    }
     let mut args = env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
