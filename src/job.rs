@@ -155,11 +155,12 @@ impl Context {
         Context { scheduled: Some(at), ..self }
     }
 
-    /// With [`Master::interval`](crate::Master::interval), when this perform was due on the
-    /// worker's fixed-rate schedule (within a few microseconds): the time a "every 30 s" job
-    /// is about, however late the perform actually started. After an overrun or a suspension
-    /// the schedule is re-anchored, and this is the actual start. `None` without an interval,
-    /// and in `setup`.
+    /// With [`Master::interval`](crate::Master::interval) or [`Master::cron`](crate::Master::cron),
+    /// when this perform was due on the worker's schedule (within a few microseconds; with a
+    /// splay, the start it moved to): the time a "every 30 s" or "at 02:30" job is about,
+    /// however late the perform actually started. After an overrun, a suspension or a missed
+    /// start caught up, the schedule is re-anchored, and this is the actual start. `None`
+    /// without a schedule, and in `setup`.
     pub fn scheduled(&self) -> Option<Instant> {
         self.scheduled
     }

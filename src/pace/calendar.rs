@@ -15,7 +15,8 @@ impl Pacing {
         let mut line = String::new();
         if let Some(cron) = self.cron {
             let next = LocalTime(cron.next_after(SystemTime::now()));
-            line = format!("schedule \"{cron}\": next start {next} before splay");
+            let splayed = if self.splay.is_some() { " before splay" } else { "" };
+            line = format!("schedule \"{cron}\": next start {next}{splayed}");
         }
         if let Some(splay) = self.splay {
             let sep = if line.is_empty() { "" } else { "; " };
