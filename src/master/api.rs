@@ -94,6 +94,9 @@ impl<J: Job> Master<J> {
         if let Some(line) = self.config.pacing.describe(self.config.workers, &sys::hostname()) {
             driver::log(&*self.logger, Level::Info, format_args!("{line}"));
         }
+        if let Some(line) = crate::pace::unknown_zone(&self.config.pacing) {
+            driver::log(&*self.logger, Level::Warn, format_args!("{line}"));
+        }
         sup.begin(world.master, sys::now(), &mut world);
         driver::supervise(&mut sup, &mut world, &signals, keeper.as_mut());
         driver::wait_for_killed(&world);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::cron::Cron;
 use calendar::following;
-pub use calendar::{missed, splay_offset, wall_now};
+pub use calendar::{missed, splay_offset, unknown_zone, wall_now};
 
 /// The first wait after a failed perform; it doubles with each further failure in a row.
 pub const PERFORM_BACKOFF_BASE: Duration = Duration::from_millis(100);
