@@ -58,6 +58,8 @@
 //!   as it started, and 101 after a panic; a perform child exits 0, 1 (`Err`) or 101 (panic).
 
 #![deny(unsafe_op_in_unsafe_fn)]
+// docs.rs (`--cfg docsrs`, nightly rustdoc): a badge on what needs a cargo feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 #[cfg(not(unix))]
@@ -90,6 +92,7 @@ pub use job::{BoxError, Context, Job};
 // `self::`: with the `log` feature, a bare `log` would also name the `log` crate.
 pub use self::log::FileLogger;
 #[cfg(feature = "log")]
+#[cfg_attr(docsrs, doc(cfg(feature = "log")))]
 pub use self::log::LogFacade;
 pub use self::log::{Level, Logger, NullLogger, StderrLogger};
 pub use master::Master;
