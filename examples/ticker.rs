@@ -1,10 +1,12 @@
-//! A cron-like job: two workers, each ticks once a second, until Ctrl-C.
+//! The demo: a job on a schedule. Two workers each tick every 2 s, their starts spread over the
+//! interval (so the pool ticks once a second), until Ctrl-C.
 //!
-//! `cargo run --example ticker`, then Ctrl-C (graceful stop) or, from another terminal,
-//! `kill -TTIN <master pid>` (one worker more), `kill -TTOU <master pid>` (one fewer),
-//! `kill -QUIT <master pid>` (immediate stop).
+//! `cargo run --example ticker` (`-- simple` for the simple strategy), then Ctrl-C (graceful
+//! stop) or, from another terminal, `kill -TTIN <master pid>` (one worker more), `kill -TTOU
+//! <master pid>` (one fewer), `kill -HUP <master pid>` (rolling restart), `kill -QUIT <master
+//! pid>` (immediate stop).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use sisyphus::{BoxError, Context, Job, Level, Master, Strategy};
 
@@ -17,15 +19,13 @@ impl Job for Ticker {
     }
 
     fn perform(&mut self, ctx: &Context) -> Result<(), BoxError> {
-        let secs = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-        ctx.log(Level::Info, format_args!("worker {} tick {} at {secs}", ctx.worker(), ctx.iteration()));
-        // Sleep in small steps so a stop request ends the wait early.
-        for _ in 0..10 {
-            if ctx.stop_requested() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        // When this run was due on the schedule, and how late it started.
+        let late = ctx.scheduled().map_or(Duration::ZERO, |due| Instant::now().saturating_duration_since(due));
+        let (worker, n) = (ctx.worker(), ctx.iteration());
+        ctx.log(
+            Level::Info,
+            format_args!("worker {worker} tick {n}, {:.1} ms after its due time", late.as_secs_f64() * 1e3),
+        );
         Ok(())
     }
 }
@@ -35,7 +35,14 @@ fn main() {
         Some("simple") => Strategy::Simple,
         _ => Strategy::Forking,
     };
-    match Master::new(Ticker).name("ticker").workers(2).strategy(strategy).run() {
+    let master = Master::new(Ticker)
+        .name("ticker")
+        .workers(2)
+        .strategy(strategy)
+        .interval(Duration::from_secs(2))
+        .spread_starts()
+        .perform_timeout(Duration::from_secs(1));
+    match master.run() {
         Ok(shutdown) => println!("stopped ({} killed)", shutdown.killed),
         Err(e) => {
             eprintln!("ticker: {e}");

@@ -9,7 +9,7 @@ use super::{Level, Logger};
 /// with the `log` cargo feature; the default build depends on `libc` alone.
 ///
 /// ```toml
-/// sisyphus = { version = "0.1", features = ["log"] }
+/// sisyphus-prefork = { version = "0.1", features = ["log"] }
 /// ```
 ///
 /// The backend is yours to install, in `main` before [`Master::run`](crate::Master::run)
@@ -31,6 +31,7 @@ use super::{Level, Logger};
 /// [`reopen`](Logger::reopen) does nothing: the facade has no way to ask a backend to reopen
 /// its files, so rotate them through the backend's own means. A logger of your own that
 /// implements `reopen` is the other way.
+#[cfg_attr(docsrs, doc(cfg(feature = "log")))]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LogFacade;
 

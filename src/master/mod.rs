@@ -21,7 +21,7 @@ use crate::table::Beats;
 /// Runs a [`Job`] in a pool of pre-forked worker processes.
 ///
 /// Supervised, with [`run`](Master::run): the master forks the workers, replaces those that
-/// die, and is steered by signals until it is stopped (see the crate docs for the table).
+/// die, and is steered by signals until it is stopped (see [Signals](crate#signals) in the crate docs).
 ///
 /// ```no_run
 /// use sisyphus::{BoxError, Context, Job, Master, Strategy};

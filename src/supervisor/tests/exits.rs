@@ -165,7 +165,7 @@ fn fork_failures_back_off_are_logged_once_and_recovery_is_logged() {
     assert_eq!(w.take(), [started(0, 100).to_vec(), vec![info("fork works again after 3 failures")]].concat());
 }
 
-/// Fork failures feed the restart limit (`spawning`'s doc, the README); when they trip it,
+/// Fork failures feed the restart limit (`spawning`'s doc, the crate docs); when they trip it,
 /// `gave_up` must say so, or `run` reports a clean stop instead of `Error::RestartLimit`.
 #[test]
 fn fork_failures_that_trip_the_restart_limit_are_reported() {

@@ -143,7 +143,7 @@ fn ttin_stops_at_max_workers_with_the_limit_logged() {
     assert_eq!(scaling(&mut w), [limit]);
 }
 
-/// README: "a TTIN and a TTOU handled together cancel out"; at the limit they must too.
+/// The crate docs (Signals): "a TTIN and a TTOU handled together cancel out"; at the limit they must too.
 #[test]
 fn ttin_and_ttou_in_one_turn_cancel_out_even_at_the_limit() {
     let (mut sup, mut w) = pool(cfg(MAX_WORKERS));
