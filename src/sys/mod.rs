@@ -86,5 +86,5 @@ pub fn sleep(d: Duration) {
 }
 
 fn timespec(d: Duration) -> libc::timespec {
-    libc::timespec { tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t, tv_nsec: d.subsec_nanos() as _ }
+    libc::timespec { tv_sec: d.as_secs().min(i32::MAX as u64) as _, tv_nsec: d.subsec_nanos() as _ }
 }
