@@ -91,8 +91,11 @@ impl<J: Job> Master<J> {
         driver::wait_for_killed(&world);
         drop(signals);
         let (killed, late_starts) = (sup.killed(), sup.late_starts());
-        let late = format!("performs late on schedule: {late_starts}");
-        driver::log(&*self.logger, Level::Info, format_args!("master stopped ({killed} killed, {late})"));
+        let late = match self.config.pacing.scheduled() {
+            true => format!(", performs late on schedule: {late_starts}"),
+            false => String::new(),
+        };
+        driver::log(&*self.logger, Level::Info, format_args!("master stopped ({killed} killed{late})"));
         if let Some(failures) = sup.failing() {
             return Err(Error::Failing { failures, last: health.last_failure() });
         }

@@ -30,6 +30,13 @@ pub struct Pacing {
     pub align: bool,
 }
 
+impl Pacing {
+    /// The pool has a schedule: performs start at set times, not back to back.
+    pub fn scheduled(&self) -> bool {
+        self.interval.is_some()
+    }
+}
+
 /// When slot `slot` of `workers` makes its first perform, `setup` having finished at `now`
 /// (monotonic) and `wall` (since the Unix epoch): at once; with `spread` at
 /// slot × interval / workers; with `align` at the next point whose wall-clock time is a
