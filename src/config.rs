@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::Error;
+use crate::log::Noun;
 use crate::pace::{PERFORM_BACKOFF_BASE, PERFORM_BACKOFF_MAX, Pacing};
 use crate::signal::Signal;
 use crate::sys::{SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG};
@@ -50,6 +51,8 @@ pub struct Config {
     pub stop_signal: Option<Signal>,
     /// What workers and perform children call themselves: `NAME-wN`, `NAME-pN`.
     pub name: String,
+    /// What log lines call a perform.
+    pub noun: Noun,
 }
 
 impl Default for Config {
@@ -68,6 +71,7 @@ impl Default for Config {
             must_come_up: false,
             stop_signal: None,
             name: "sisyphus".into(),
+            noun: Noun::Perform,
         }
     }
 }

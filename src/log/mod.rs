@@ -15,7 +15,7 @@ use crate::sys::{self, CUT, DROPPED_LINES};
 pub use facade::LogFacade;
 pub use file::FileLogger;
 use line::Line;
-pub(crate) use words::{Ended, Human, Workers};
+pub(crate) use words::{Child, Ended, Human, Noun, Workers};
 
 /// How serious a log line is, most serious first: `Error < Warn < Info < Debug`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -90,9 +90,9 @@ impl<J: Job> Master<J> {
         driver::supervise(&mut sup, &mut world, &signals);
         driver::wait_for_killed(&world);
         drop(signals);
-        let (killed, late_starts) = (sup.killed(), sup.late_starts());
+        let (killed, late_starts, noun) = (sup.killed(), sup.late_starts(), self.config.noun);
         let late = match self.config.pacing.scheduled() {
-            true => format!(", performs late on schedule: {late_starts}"),
+            true => format!(", {noun}s late on schedule: {late_starts}"),
             false => String::new(),
         };
         driver::log(&*self.logger, Level::Info, format_args!("master stopped ({killed} killed{late})"));

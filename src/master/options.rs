@@ -210,6 +210,15 @@ impl<J: Job> Master<J> {
         self
     }
 
+    /// For the `sisyphus` command, whose users run a program: log lines say "run" where they
+    /// say "perform" (`run 3 starts`, `run (pid 7295) exited with code 3`, `runs late on
+    /// schedule`). Not part of the stable API.
+    #[doc(hidden)]
+    pub fn say_runs(mut self) -> Self {
+        self.config.noun = crate::log::Noun::Run;
+        self
+    }
+
     /// Writes the master's pid to `path` and holds it with a lock while `run` runs, so that a
     /// second master refuses to start ([`Error::PidfileHeld`](crate::Error::PidfileHeld),
     /// naming the pid in the file) and nothing is forked. The lock is `flock` on the file

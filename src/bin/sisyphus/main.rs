@@ -124,6 +124,11 @@ fn main() -> ExitCode {
         Ok(shutdown) if shutdown.forced() => ExitCode::from(EXIT_KILLED),
         Ok(_) => ExitCode::SUCCESS,
         Err(Error::Config(why)) => usage(&flag_names(why)),
+        // In the command's words, as its log lines are.
+        Err(Error::Failing { failures, last }) => {
+            complain(&format!("sisyphus: {failures} runs failed in a row; gave up; last: {last}"));
+            ExitCode::from(EXIT_FATAL)
+        }
         Err(e) => {
             complain(&format!("sisyphus: {e}"));
             ExitCode::from(EXIT_FATAL)
@@ -227,7 +232,7 @@ fn master(o: Options, path: PathBuf, mask: sys::Mask) -> Master<command::Run> {
         to_default: Vec::new(),
         exec: None,
     };
-    configure(Master::new(run), &o)
+    configure(Master::new(run), &o).say_runs()
 }
 
 /// The library's settings for `o`: for the master that runs, and to check the options with.
