@@ -3,7 +3,7 @@
 //! exit statuses, `--pidfile` and `--daemonize`, how failed runs are logged and paced,
 //! `--name`, output faults, refused starts, what the binary needs from the host, one stop
 //! request as one request, the runs' health (`STATUS=`, `--max-failures`), and the command's
-//! own words ("run").
+//! own words ("run", the last line, runs back to back).
 //! See tests/README.md.
 //!
 //! This file holds the scenario table and what the scenarios share; the modules below hold the
@@ -54,7 +54,7 @@ use refusals::{full_disk_leaves_no_file, held_pidfile_leaves_no_log_file, missin
 use requests::{double_term, forced_stop, real_timeout, second_signal_within_a_second};
 use stopping::{no_stop_signal, stop_as_runs_start, stop_signal, stop_signal_reaches_the_runs_group};
 use verbose::verbose_lines;
-use wording::says_run;
+use wording::{back_to_back, not_back_to_back, says_run};
 
 fn main() {
     run_scenarios(&[
@@ -144,6 +144,10 @@ fn main() {
         ("max_failures_needs_a_count_of_at_least_1", max_failures_input),
         ("forking_log_lines_say_run_not_perform", || says_run("forking")),
         ("simple_log_lines_say_run_not_perform", || says_run("simple")),
+        ("forking_back_to_back_runs_are_said_once_for_the_pool", || back_to_back("forking", false)),
+        ("simple_back_to_back_runs_are_said_once_for_the_pool", || back_to_back("simple", false)),
+        ("forking_prefix_back_to_back_runs_are_said_once_for_the_pool", || back_to_back("forking", true)),
+        ("no_back_to_back_line_on_a_schedule_or_for_slow_runs", not_back_to_back),
     ]);
 }
 

@@ -231,6 +231,8 @@ fn master(o: Options, path: PathBuf, mask: sys::Mask) -> Master<command::Run> {
         worker: 0,
         to_default: Vec::new(),
         exec: None,
+        up: None,
+        said: sys::shared_flag(),
     };
     configure(Master::new(run), &o).say_runs()
 }

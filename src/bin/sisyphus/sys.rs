@@ -211,3 +211,14 @@ pub fn executable(path: &std::path::Path) -> bool {
     // SAFETY: a NUL-terminated path.
     unsafe { libc::access(c.as_ptr(), libc::X_OK) == 0 }
 }
+
+/// A flag in memory shared with every process forked from this one after the call (the
+/// daemon, workers, runs), never unmapped; `None` if it cannot be mapped.
+pub fn shared_flag() -> Option<&'static std::sync::atomic::AtomicBool> {
+    let (size, rw, shared) = (std::mem::size_of::<bool>(), libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED);
+    // SAFETY: a fresh anonymous mapping, at an address of the kernel's choosing.
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), size, rw, shared | libc::MAP_ANON, -1, 0) };
+    // SAFETY: page-aligned, zeroed (a valid `false`), never unmapped, and only ever accessed
+    // atomically.
+    (p != libc::MAP_FAILED).then(|| unsafe { &*(p as *const std::sync::atomic::AtomicBool) })
+}
