@@ -21,6 +21,14 @@ pub fn bad_input() -> Outcome {
     let beside = "beside.sh: command not found in PATH; for the one in the current directory, write ./beside.sh";
     let beside_no_exec = "not-executable: command not found in PATH; for the one in the current directory, chmod +x \
                           it and write ./not-executable";
+    // A directory first in PATH, with a file that lacks its execute permission.
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).map_err(|e| e.to_string())?;
+    std::fs::write(bin.join("in-path.sh"), "#!/bin/sh\n").map_err(|e| e.to_string())?;
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let in_path = bin.join("in-path.sh").to_string_lossy().into_owned();
+    let in_path =
+        format!("in-path.sh: found in PATH as {in_path}, but not an executable file; chmod +x {in_path} makes it one");
     // A script saved with CRLF line endings: the kernel would look for "/bin/sh\r".
     let crlf = dir.join("crlf.sh");
     std::fs::write(&crlf, format!("#!/bin/sh\r\n{touch}\r\n")).map_err(|e| e.to_string())?;
@@ -72,6 +80,7 @@ pub fn bad_input() -> Outcome {
         // A bare name that is not in PATH, but is in the current directory (sisyphus's).
         (setup(&["beside.sh"]), false, 127, vec![beside]),
         (setup(&["not-executable"]), false, 127, vec![beside_no_exec]),
+        (setup(&["in-path.sh"]), false, 126, vec![&in_path]),
         (setup(&[a_dir.as_str()]), false, 126, vec![a_dir.as_str(), "not an executable"]),
         (setup(&[crlf.as_str()]), false, 126, vec![crlf.as_str(), "CRLF", "dos2unix", "sed -i"]),
         (setup(&[""]), false, 2, vec!["COMMAND", "empty"]),
@@ -83,7 +92,7 @@ pub fn bad_input() -> Outcome {
     for (i, (args, with_notify, want, words)) in cases.iter().enumerate() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (mut cmd, out, err) = sisyphus(&dir, &format!("case{i}"), &args)?;
-        cmd.current_dir(&dir.0);
+        cmd.current_dir(&dir.0).env("PATH", &path);
         if *with_notify {
             cmd.env("NOTIFY_SOCKET", &notify);
         }
