@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::Error;
+use crate::log::Noun;
 use crate::pace::{PERFORM_BACKOFF_BASE, PERFORM_BACKOFF_MAX, Pacing};
 use crate::signal::Signal;
 use crate::sys::{SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG};
@@ -56,6 +57,8 @@ pub struct Config {
     pub metrics_file: Option<PathBuf>,
     /// At start, a slot that missed a scheduled start while nothing ran runs one perform.
     pub catch_up: bool,
+    /// What log lines call a perform.
+    pub noun: Noun,
 }
 
 impl Default for Config {
@@ -77,6 +80,7 @@ impl Default for Config {
             state_file: None,
             metrics_file: None,
             catch_up: false,
+            noun: Noun::Perform,
         }
     }
 }

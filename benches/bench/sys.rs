@@ -84,7 +84,7 @@ pub(crate) fn sigset(sigs: &[c_int]) -> libc::sigset_t {
 
 /// Sleeps `d`, returning early if a signal handler runs: a stop request ends a sleeping perform.
 pub(crate) fn sleep_unless_signalled(d: Duration) {
-    let ts = libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as _ };
+    let ts = libc::timespec { tv_sec: d.as_secs() as _, tv_nsec: d.subsec_nanos() as _ };
     // SAFETY: `ts` is a valid timespec; the remainder pointer may be null.
     unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
 }

@@ -4,6 +4,7 @@
 mod facade;
 mod file;
 mod line;
+mod noun;
 mod words;
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -15,6 +16,7 @@ use crate::sys::{self, CUT, DROPPED_LINES};
 pub use facade::LogFacade;
 pub use file::FileLogger;
 use line::Line;
+pub(crate) use noun::{Child, Noun};
 pub(crate) use words::{Ended, Human, Workers};
 
 /// How serious a log line is, most serious first: `Error < Warn < Info < Debug`.

@@ -91,12 +91,7 @@ impl<J: Job> Master<J> {
         if let Some(keeper) = &keeper {
             world.catch_up = keeper.missed_starts(&self.config, &*self.logger);
         }
-        if let Some(line) = self.config.pacing.describe(self.config.workers, &sys::hostname()) {
-            driver::log(&*self.logger, Level::Info, format_args!("{line}"));
-        }
-        if let Some(line) = crate::pace::unknown_zone(&self.config.pacing) {
-            driver::log(&*self.logger, Level::Warn, format_args!("{line}"));
-        }
+        super::schedule::announce(&self.config, &*self.logger);
         sup.begin(world.master, sys::now(), &mut world);
         driver::supervise(&mut sup, &mut world, &signals, keeper.as_mut());
         driver::wait_for_killed(&world);
@@ -104,9 +99,12 @@ impl<J: Job> Master<J> {
             keeper.update(sys::now(), &sup, &world, true);
         }
         drop(signals);
-        let (killed, late_starts) = (sup.killed(), sup.late_starts());
-        let late = format!("performs late on schedule: {late_starts}");
-        driver::log(&*self.logger, Level::Info, format_args!("master stopped ({killed} killed, {late})"));
+        let (killed, late_starts, noun) = (sup.killed(), sup.late_starts(), self.config.noun);
+        let late = match self.config.pacing.scheduled() {
+            true => format!(", {noun}s late on schedule: {late_starts}"),
+            false => String::new(),
+        };
+        driver::log(&*self.logger, Level::Info, format_args!("master stopped ({killed} killed{late})"));
         if let Some(failures) = sup.failing() {
             return Err(Error::Failing { failures, last: health.last_failure() });
         }

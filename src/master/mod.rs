@@ -6,6 +6,7 @@
 mod api;
 mod driver;
 mod options;
+mod schedule;
 mod service;
 mod state;
 

@@ -1,12 +1,10 @@
 //! The builder half of [`Master`]: every setting, each checked by `run` (or `start_worker`)
 //! before anything forks.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Master;
 use crate::config::Strategy;
-use crate::cron::Cron;
 use crate::job::Job;
 use crate::log::Logger;
 use crate::signal::Signal;
@@ -99,81 +97,6 @@ impl<J: Job> Master<J> {
     /// ```
     pub fn interval(mut self, interval: Duration) -> Self {
         self.config.pacing.interval = Some(interval);
-        self
-    }
-
-    /// Starts performs on a calendar schedule, read on the local wall clock (`TZ`), instead
-    /// of an [`interval`](Master::interval) (giving both is an [`Error::Config`](crate::Error::Config)).
-    /// Each worker follows it, so with two workers both run at each time; the first perform
-    /// waits for the first time due after `setup` (none at start-up). A perform still running
-    /// when the next time comes makes that start late: it starts when the perform ends, with
-    /// one WARN line, and the schedule goes on from there; a suspension or a clock step runs
-    /// one start at once if a time passed meanwhile, never a burst. The daylight-saving rule
-    /// is [`Cron`](crate::Cron)'s. A waiting worker reads the wall clock at least once a
-    /// second. [`Context::scheduled`](crate::Context::scheduled), `max_performs`, HUP and the
-    /// backoff work as with an interval.
-    ///
-    /// ```no_run
-    /// # use sisyphus::{BoxError, Context, Cron, Job, Master};
-    /// # struct Report;
-    /// # impl Job for Report {
-    /// #     fn perform(&mut self, _: &Context) -> Result<(), BoxError> { Ok(()) }
-    /// # }
-    /// // Weekdays at 09:00, local time.
-    /// Master::new(Report).cron(Cron::parse("0 9 * * mon-fri")?).run()?;
-    /// # Ok::<(), sisyphus::Error>(())
-    /// ```
-    pub fn cron(mut self, schedule: Cron) -> Self {
-        self.config.pacing.cron = Some(schedule);
-        self
-    }
-
-    /// With an [`interval`](Master::interval) or a [`cron`](Master::cron) schedule: moves every
-    /// start of a slot later by a fixed offset in [0, `splay`), derived from the host's name
-    /// and the slot: the same across restarts, different across hosts, so that replicas (pods,
-    /// hosts of a fleet) do not all fire at once. The master logs each slot's offset at
-    /// start-up. At least 10 ms and at most a year.
-    pub fn splay(mut self, splay: Duration) -> Self {
-        self.config.pacing.splay = Some(splay);
-        self
-    }
-
-    /// Keeps the pool's run state in a small text file at `path`, for
-    /// [`RunState::read`](crate::RunState::read), `sisyphus --status` and people: per slot
-    /// the last scheduled start, start and end, how it ended, the last success and the
-    /// failures in a row; for the pool the performs by outcome, restarts, timeouts and late
-    /// starts since the file was created, the master's pid and start, the schedule. Only the
-    /// master writes it, on change and at most four times a second (it looks every second),
-    /// replacing it whole (a reader, or a crash at any instant, sees the old file or the new);
-    /// never in a perform's path. At start it carries the counts over from the file it finds;
-    /// one it cannot read as a state file is set aside as `PATH.bad` with a WARN line, and the
-    /// start goes on. Without it, nothing is written. The file is replaced, not synced: after a
-    /// power loss it may be empty, and is then set aside.
-    pub fn state_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.config.state_file = Some(path.into());
-        self
-    }
-
-    /// With a schedule ([`interval`](Master::interval) or [`cron`](Master::cron)) and a
-    /// [`state_file`](Master::state_file): at start, a slot whose last scheduled start (from
-    /// the state file) was followed by a start that passed while nothing ran makes one perform
-    /// at once, logged as a catch-up, then follows its schedule: one, however many were missed
-    /// (systemd's `Persistent=`). Without it, the missed start is only logged.
-    pub fn catch_up(mut self) -> Self {
-        self.config.catch_up = true;
-        self
-    }
-
-    /// Keeps the pool's numbers in Prometheus' text format at `path`, for node_exporter's
-    /// textfile collector (point `--collector.textfile.directory` at its folder; the name must
-    /// end in `.prom`): `sisyphus_performs_total{outcome="ok|failed|timeout|killed"}`,
-    /// `sisyphus_last_success_timestamp_seconds`, `sisyphus_failures_in_a_row`,
-    /// `sisyphus_workers`, `sisyphus_workers_up`, `sisyphus_restarts_total`,
-    /// `sisyphus_late_starts_total`, `sisyphus_up` and `sisyphus_start_time_seconds`, each with
-    /// a `name` label ([`name`](Master::name)). Written as the state file is; with one, the
-    /// counts go on across restarts of the master.
-    pub fn metrics_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.config.metrics_file = Some(path.into());
         self
     }
 
@@ -284,6 +207,15 @@ impl<J: Job> Master<J> {
     /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.config.name = name.into();
+        self
+    }
+
+    /// For the `sisyphus` command, whose users run a program: log lines say "run" where they
+    /// say "perform" (`run 3 starts`, `run (pid 7295) exited with code 3`, `runs late on
+    /// schedule`). Not part of the stable API.
+    #[doc(hidden)]
+    pub fn say_runs(mut self) -> Self {
+        self.config.noun = crate::log::Noun::Run;
         self
     }
 

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::Master;
 use super::driver::{self, Driver};
 use crate::config::Config;
 use crate::cron::LocalTime;
@@ -19,6 +20,47 @@ use crate::pace::{missed, splay_offset, wall_now};
 use crate::state::{RunState, SlotState, prometheus};
 use crate::supervisor::Supervisor;
 use crate::sys;
+
+impl<J: Job> Master<J> {
+    /// Keeps the pool's run state in a small text file at `path`, for
+    /// [`RunState::read`](crate::RunState::read), `sisyphus --status` and people: per slot
+    /// the last scheduled start, start and end, how it ended, the last success and the
+    /// failures in a row; for the pool the performs by outcome, restarts, timeouts and late
+    /// starts since the file was created, the master's pid and start, the schedule. Only the
+    /// master writes it, on change and at most four times a second (it looks every second),
+    /// replacing it whole (a reader, or a crash at any instant, sees the old file or the new);
+    /// never in a perform's path. At start it carries the counts over from the file it finds;
+    /// one it cannot read as a state file is set aside as `PATH.bad` with a WARN line, and the
+    /// start goes on. Without it, nothing is written. The file is replaced, not synced: after a
+    /// power loss it may be empty, and is then set aside.
+    pub fn state_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.state_file = Some(path.into());
+        self
+    }
+
+    /// With a schedule ([`interval`](Master::interval) or [`cron`](Master::cron)) and a
+    /// [`state_file`](Master::state_file): at start, a slot whose last scheduled start (from
+    /// the state file) was followed by a start that passed while nothing ran makes one perform
+    /// at once, logged as a catch-up, then follows its schedule: one, however many were missed
+    /// (systemd's `Persistent=`). Without it, the missed start is only logged.
+    pub fn catch_up(mut self) -> Self {
+        self.config.catch_up = true;
+        self
+    }
+
+    /// Keeps the pool's numbers in Prometheus' text format at `path`, for node_exporter's
+    /// textfile collector (point `--collector.textfile.directory` at its folder; the name must
+    /// end in `.prom`): `sisyphus_performs_total{outcome="ok|failed|timeout|killed"}`,
+    /// `sisyphus_last_success_timestamp_seconds`, `sisyphus_failures_in_a_row`,
+    /// `sisyphus_workers`, `sisyphus_workers_up`, `sisyphus_restarts_total`,
+    /// `sisyphus_late_starts_total`, `sisyphus_up` and `sisyphus_start_time_seconds`, each with
+    /// a `name` label ([`name`](Master::name)). Written as the state file is; with one, the
+    /// counts go on across restarts of the master.
+    pub fn metrics_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.metrics_file = Some(path.into());
+        self
+    }
+}
 
 /// The least time between two writes of a file.
 const MIN_GAP: Duration = Duration::from_millis(250);

@@ -159,8 +159,9 @@ impl Supervisor {
         let in_a_row = world.runs(self.slots.len()).in_a_row;
         if in_a_row >= n {
             self.failing = Some(in_a_row);
-            say!(world, Error, "{in_a_row} performs failed in a row (max_failures {n}): giving up");
-            self.begin_stop(Cause::Failing, now, world);
+            let noun = self.cfg.noun;
+            say!(world, Error, "{in_a_row} {noun}s failed in a row (max_failures {n}): giving up");
+            self.begin_stop(Cause::Failing(noun), now, world);
         }
     }
 

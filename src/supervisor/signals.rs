@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{Kill, Notice, SAME_REQUEST, Supervisor, World, say};
 use crate::config::MAX_WORKERS;
-use crate::log::{Human, Workers};
+use crate::log::{Human, Noun, Workers};
 use crate::sys::{SIGINT, SIGQUIT, SIGTERM, signal_name};
 
 /// The master's signals that arrived since the last turn, counted.
@@ -32,8 +32,8 @@ pub enum Cause {
     RestartLimit,
     /// A worker failed to start, and the pool had to come up (a daemon).
     StartFailed,
-    /// Performs failed `max_failures` times in a row.
-    Failing,
+    /// Performs failed `max_failures` times in a row (the word for them).
+    Failing(Noun),
 }
 
 impl fmt::Display for Cause {
@@ -42,7 +42,7 @@ impl fmt::Display for Cause {
             Cause::Signal(sig) => f.write_str(crate::sys::signal_name(*sig)),
             Cause::RestartLimit => f.write_str("restart limit"),
             Cause::StartFailed => f.write_str("failed start"),
-            Cause::Failing => f.write_str("failing performs"),
+            Cause::Failing(noun) => write!(f, "failing {noun}s"),
         }
     }
 }
@@ -100,7 +100,8 @@ impl Supervisor {
     /// no perform's lines straddle two files.
     fn reopen_logs(&mut self, world: &mut impl World) {
         world.reopen_log();
-        say!(world, Info, "USR1: log reopened; {} to reopen theirs between performs", Workers(self.live()));
+        let (workers, noun) = (Workers(self.live()), self.cfg.noun);
+        say!(world, Info, "USR1: log reopened; {workers} to reopen theirs between {noun}s");
         for (i, s) in self.slots.iter().enumerate() {
             if let Some(pid) = s.pid() {
                 world.ask_to_reopen(i, pid);

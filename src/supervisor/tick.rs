@@ -159,7 +159,8 @@ impl Supervisor {
                 let first = self.slots[i].timeout_sent.is_none_or(|(s, _)| s != started);
                 if first {
                     self.notices.timeouts += 1;
-                    let what = if strategy == Strategy::Simple { "the worker" } else { "its perform child" };
+                    let child = self.cfg.noun.child();
+                    let what = if strategy == Strategy::Simple { "the worker".into() } else { format!("its {child}") };
                     let (elapsed, limit) = (Human(elapsed), Human(limit));
                     let ran = format!("running {elapsed}, limit {limit}");
                     say!(world, Error, "worker {i} (pid {pid}): perform timeout: {ran}; killing {what}");

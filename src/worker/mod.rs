@@ -121,7 +121,7 @@ pub fn run<J: Job>(mut job: J, w: &Spec<'_>) -> ! {
     unsafe { crate::log::set_job_logger(&w.logger) };
     sys::set_process_name(&w.process_name('w'));
     if let Some(e) = armed.as_ref().err().filter(|_| sys::DEATH_SIGNAL_WORKS) {
-        let instead = "checking for the master between performs instead";
+        let instead = format!("checking for the master between {}s instead", w.config.noun);
         let line =
             format_args!("worker {}: cannot have the kernel signal it when the master dies ({e}); {instead}", w.slot);
         w.log(Level::Warn, line);
@@ -300,9 +300,9 @@ impl Worker<'_, '_> {
     /// A perform starts late against the schedule: counted, and one WARN line.
     fn late(&self, late: Duration) {
         self.w.beat.count_late_start();
-        let (slot, late) = (self.w.slot, Human(late));
+        let (slot, late, noun) = (self.w.slot, Human(late), self.w.config.noun);
         let why = "the last one overran the schedule, the worker was suspended or the clock jumped";
-        self.w.log(Level::Warn, format_args!("worker {slot}: perform started {late} late ({why})"));
+        self.w.log(Level::Warn, format_args!("worker {slot}: {noun} started {late} late ({why})"));
     }
 
     /// After a perform child's fork: says when fork works again; after a failure, backs off as
@@ -318,11 +318,8 @@ impl Worker<'_, '_> {
             Ok(succeeded) => Some(succeeded),
             Err(e) => {
                 if n == 0 {
-                    let retrying = "retrying with backoff";
-                    self.w.log(
-                        Level::Error,
-                        format_args!("worker {slot}: fork of a perform child failed: {e}; {retrying}"),
-                    );
+                    let (retrying, child) = ("retrying with backoff", self.w.config.noun.child());
+                    self.w.log(Level::Error, format_args!("worker {slot}: fork of a {child} failed: {e}; {retrying}"));
                 }
                 self.fork_failures += 1;
                 self.idle(restart_delay(self.fork_failures, false));

@@ -8,7 +8,7 @@ use super::signals::{self, SetupSignals};
 use super::{PARENT_CHECK, Spec, panic_message};
 use crate::health::Ended;
 use crate::job::{BoxError, Context, Job};
-use crate::log::{Human, Level};
+use crate::log::{Child, Human, Level, Noun};
 use crate::sys::{self, Exit, Pid, SIGINT, SIGKILL, SIGTERM};
 use crate::table::{EXIT_PANIC, EXIT_PERFORM_FAILED, WAKE};
 
@@ -18,12 +18,13 @@ pub type Outcome = Result<(), Option<(Level, String)>>;
 /// At DEBUG: perform `iteration` starts, `behind` its due time on the schedule (with an
 /// interval). Returns when.
 pub fn starts(w: &Spec<'_>, iteration: u64, behind: Option<std::time::Duration>) -> std::time::Duration {
+    let (slot, noun) = (w.slot, w.config.noun);
     match behind {
         Some(behind) => w.log(
             Level::Debug,
-            format_args!("worker {}: perform {iteration} starts, {} after its due time", w.slot, Human(behind)),
+            format_args!("worker {slot}: {noun} {iteration} starts, {} after its due time", Human(behind)),
         ),
-        None => w.log(Level::Debug, format_args!("worker {}: perform {iteration} starts", w.slot)),
+        None => w.log(Level::Debug, format_args!("worker {slot}: {noun} {iteration} starts")),
     }
     sys::now()
 }
@@ -49,17 +50,18 @@ pub fn ended(
     if let Some(began) = began {
         let how = if outcome.is_ok() { "ok".to_string() } else { w.health.failure(w.slot) };
         let took = Human(now.saturating_sub(began));
-        w.log(Level::Debug, format_args!("worker {}: perform {iteration} ended after {took}: {how}", w.slot));
+        let noun = w.config.noun;
+        w.log(Level::Debug, format_args!("worker {}: {noun} {iteration} ended after {took}: {how}", w.slot));
     }
 }
 
 /// The exit code a perform child ends with (0, `EXIT_PERFORM_FAILED` or `EXIT_PANIC`) and, for
 /// a failure, its level and what it was (`perform failed: ...`).
-fn outcome(ended: std::thread::Result<Result<(), BoxError>>) -> (i32, Option<(Level, String)>) {
+fn outcome(ended: std::thread::Result<Result<(), BoxError>>, noun: Noun) -> (i32, Option<(Level, String)>) {
     match ended {
         Ok(Ok(())) => (0, None),
-        Ok(Err(e)) => (EXIT_PERFORM_FAILED, Some((Level::Warn, format!("perform failed: {e}")))),
-        Err(p) => (EXIT_PANIC, Some((Level::Error, format!("perform panicked: {}", panic_message(&*p))))),
+        Ok(Err(e)) => (EXIT_PERFORM_FAILED, Some((Level::Warn, format!("{noun} failed: {e}")))),
+        Err(p) => (EXIT_PANIC, Some((Level::Error, format!("{noun} panicked: {}", panic_message(&*p))))),
     }
 }
 
@@ -80,7 +82,7 @@ pub fn here<J: Job>(job: &mut J, ctx: &Context, w: &Spec<'_>) -> Outcome {
         w.record(None);
         return Ok(());
     }
-    let (code, failure) = outcome(ended);
+    let (code, failure) = outcome(ended, w.config.noun);
     let (level, what) = failure.unwrap_or((Level::Warn, String::new()));
     w.record(Some((&what, Ended::Failed)));
     if code == EXIT_PANIC {
@@ -114,7 +116,7 @@ pub fn in_child<J: Job>(
             let _ = signals::adopt(w.beat, me, false);
             signals::give_back(from_setup);
             sys::set_process_name(name);
-            let (code, failure) = outcome(catch_unwind(AssertUnwindSafe(|| job.perform(ctx))));
+            let (code, failure) = outcome(catch_unwind(AssertUnwindSafe(|| job.perform(ctx))), w.config.noun);
             if let Some((_, what)) = failure {
                 // For the worker, which counts it and logs it with when the next perform comes.
                 w.health.note(w.slot, &what);
@@ -233,11 +235,11 @@ fn judge(child: Pid, exit: Exit, sent: Sent, w: &Spec<'_>) -> Outcome {
         // It ended as the stop asked it to: neither a failure nor a success.
         Exit::Signal(sig) if sent.stop && Some(sig) == w.config.stop_signal.map(|s| s.as_raw()) => Ok(()),
         Exit::Signal(sig) => {
-            let what = format!("perform child {child} was killed by signal {}", sys::signal_name(sig));
+            let what = format!("{} was killed by signal {}", Child(w.config.noun, child), sys::signal_name(sig));
             failed(Level::Error, what, Ended::Killed)
         }
         Exit::Code(code) => {
-            failed(Level::Warn, format!("perform child {child} exited with code {code}"), Ended::Failed)
+            failed(Level::Warn, format!("{} exited with code {code}", Child(w.config.noun, child)), Ended::Failed)
         }
     }
 }

@@ -30,6 +30,9 @@ pub fn killed_by_signal(strategy: &str, relay: bool) -> Outcome {
     let err = sis.err();
     let line = err.lines().find(|l| l.contains("killed by signal")).unwrap_or("");
     ensure!(line.contains("killed by signal SEGV"), "the signal is not named: {line:?}");
+    // In the command's words: a run, not a perform.
+    let want = if strategy == "forking" { "worker 0: run (pid " } else { "worker 0: run failed: sh was killed by" };
+    ensure!(line.contains(want), "{line:?} does not say {want:?}");
     ensure!(err.lines().filter(|l| l.contains("killed by signal")).count() == 1, "{err}");
     println!("       {}", line.split_once(' ').map_or(line, |(_, rest)| rest));
     nothing_left()
@@ -147,7 +150,7 @@ pub fn missing_interpreter(strategy: &str, relay: bool) -> Outcome {
     let mut sis = Sis::start(&dir, "interp", &args)?;
     let failed = |needle: &str| {
         let needle = needle.to_string();
-        move |l: &String| l.contains("perform failed") && l.contains(&needle)
+        move |l: &String| l.contains("run failed") && l.contains(&needle)
     };
     let missing = wait_for("a run failed for its interpreter", 10 * SEC, || {
         lines(&sis.err).into_iter().find(failed("/nonexistent/sisyphus-shell"))

@@ -79,7 +79,7 @@ pub fn without_bin_sh() -> Outcome {
     let p = plain.to_string_lossy().into_owned();
     for strategy in ["forking", "simple"] {
         let mut sis = start_without(&dir, strategy, hidden, &["--strategy", strategy, "--", &p])?;
-        let failed = |l: &String| l.contains("perform failed");
+        let failed = |l: &String| l.contains("run failed");
         let got = wait_for("a failed run", 10 * SEC, || lines(&sis.err).into_iter().find(failed));
         sis.stop()?;
         let line = got.map_err(|e| format!("{e}{}", sis.show()))?;

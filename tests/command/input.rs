@@ -16,6 +16,19 @@ pub fn bad_input() -> Outcome {
     std::fs::write(&no_exec, "#!/bin/sh\ntouch marker\n").map_err(|e| e.to_string())?;
     std::fs::set_permissions(&no_exec, std::fs::Permissions::from_mode(0o644)).map_err(|e| e.to_string())?;
     let (no_exec, a_dir) = (no_exec.to_string_lossy().into_owned(), dir.0.to_string_lossy().into_owned());
+    let chmod = format!("not an executable file; chmod +x {no_exec} makes it one");
+    dir.script("beside.sh", &format!("{touch}\n"))?;
+    let beside = "beside.sh: command not found in PATH; for the one in the current directory, write ./beside.sh";
+    let beside_no_exec = "not-executable: command not found in PATH; for the one in the current directory, chmod +x \
+                          it and write ./not-executable";
+    // A directory first in PATH, with a file that lacks its execute permission.
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).map_err(|e| e.to_string())?;
+    std::fs::write(bin.join("in-path.sh"), "#!/bin/sh\n").map_err(|e| e.to_string())?;
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let in_path = bin.join("in-path.sh").to_string_lossy().into_owned();
+    let in_path =
+        format!("in-path.sh: found in PATH as {in_path}, but not an executable file; chmod +x {in_path} makes it one");
     // A script saved with CRLF line endings: the kernel would look for "/bin/sh\r".
     let crlf = dir.join("crlf.sh");
     std::fs::write(&crlf, format!("#!/bin/sh\r\n{touch}\r\n")).map_err(|e| e.to_string())?;
@@ -39,6 +52,21 @@ pub fn bad_input() -> Outcome {
         (cmd(&["--interval", "30"]), false, 2, vec!["--interval", "30", "unit"]),
         (cmd(&["--interval", "5M"]), false, 2, vec!["--interval", "5M", "unit"]),
         (cmd(&["--interval", "0s"]), false, 2, vec!["--interval", "0s", "zero"]),
+        // What is wrong with a duration, and what to write instead.
+        (
+            cmd(&["--interval", "1.5s"]),
+            false,
+            2,
+            vec![r#"--interval: "1.5s": decimals are not accepted, write 1500ms"#],
+        ),
+        (cmd(&["--interval", "5 min"]), false, 2, vec![r#"--interval: "5 min": no spaces, write 5m"#]),
+        (cmd(&["--stop-timeout", "1h30"]), false, 2, vec![r#"--stop-timeout: "1h30": no unit after 30, write 1h30m"#]),
+        (
+            cmd(&["--perform-timeout", "2sec"]),
+            false,
+            2,
+            vec![r#"--perform-timeout: "2sec": unknown unit "sec", write 2s"#],
+        ),
         (cmd(&["-w", "four"]), false, 2, vec!["--workers", "four", "not a number"]),
         (cmd(&["--workers", "5000"]), false, 2, vec!["--workers", "5000", "out of range"]),
         (cmd(&["--daemonize"]), true, 2, vec!["--daemonize", "NOTIFY_SOCKET"]),
@@ -48,7 +76,11 @@ pub fn bad_input() -> Outcome {
         (cmd(&["--perform-timeout", "30s", "--stop-timeout", "10s"]), false, 2, vec!["perform", "stop", "30s", "10s"]),
         (setup(&["no-such-command-sisyphus-test"]), false, 127, vec!["no-such-command-sisyphus-test", "not found"]),
         (setup(&["/nonexistent/sisyphus-test"]), false, 127, vec!["/nonexistent/sisyphus-test"]),
-        (setup(&[no_exec.as_str()]), false, 126, vec![no_exec.as_str(), "not an executable"]),
+        (setup(&[no_exec.as_str()]), false, 126, vec![no_exec.as_str(), "not an executable", &chmod]),
+        // A bare name that is not in PATH, but is in the current directory (sisyphus's).
+        (setup(&["beside.sh"]), false, 127, vec![beside]),
+        (setup(&["not-executable"]), false, 127, vec![beside_no_exec]),
+        (setup(&["in-path.sh"]), false, 126, vec![&in_path]),
         (setup(&[a_dir.as_str()]), false, 126, vec![a_dir.as_str(), "not an executable"]),
         (setup(&[crlf.as_str()]), false, 126, vec![crlf.as_str(), "CRLF", "dos2unix", "sed -i"]),
         (setup(&[""]), false, 2, vec!["COMMAND", "empty"]),
@@ -60,6 +92,7 @@ pub fn bad_input() -> Outcome {
     for (i, (args, with_notify, want, words)) in cases.iter().enumerate() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (mut cmd, out, err) = sisyphus(&dir, &format!("case{i}"), &args)?;
+        cmd.current_dir(&dir.0).env("PATH", &path);
         if *with_notify {
             cmd.env("NOTIFY_SOCKET", &notify);
         }

@@ -2,7 +2,8 @@
 //! variables, signal dispositions and mask, descriptors), pacing, `--prefix`, `--stop-signal`,
 //! exit statuses, `--pidfile` and `--daemonize`, how failed runs are logged and paced,
 //! `--name`, output faults, refused starts, what the binary needs from the host, one stop
-//! request as one request, and the runs' health (`STATUS=`, `--max-failures`).
+//! request as one request, the runs' health (`STATUS=`, `--max-failures`), and the command's
+//! own words ("run", the last line, runs back to back).
 //! See tests/README.md.
 //!
 //! This file holds the scenario table and what the scenarios share; the modules below hold the
@@ -25,6 +26,7 @@ mod refusals;
 mod requests;
 mod stopping;
 mod verbose;
+mod wording;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -52,6 +54,7 @@ use refusals::{full_disk_leaves_no_file, held_pidfile_leaves_no_log_file, missin
 use requests::{double_term, forced_stop, real_timeout, second_signal_within_a_second};
 use stopping::{no_stop_signal, stop_as_runs_start, stop_signal, stop_signal_reaches_the_runs_group};
 use verbose::verbose_lines;
+use wording::{back_to_back, not_back_to_back, says_run};
 
 fn main() {
     run_scenarios(&[
@@ -139,6 +142,12 @@ fn main() {
         ("simple_max_failures_exits_1_after_exactly_5_runs", || max_failures("simple")),
         ("max_failures_with_3_workers_starts_no_run_after_giving_up", max_failures_pool),
         ("max_failures_needs_a_count_of_at_least_1", max_failures_input),
+        ("forking_log_lines_say_run_not_perform", || says_run("forking")),
+        ("simple_log_lines_say_run_not_perform", || says_run("simple")),
+        ("forking_back_to_back_runs_are_said_once_for_the_pool", || back_to_back("forking", false)),
+        ("simple_back_to_back_runs_are_said_once_for_the_pool", || back_to_back("simple", false)),
+        ("forking_prefix_back_to_back_runs_are_said_once_for_the_pool", || back_to_back("forking", true)),
+        ("no_back_to_back_line_on_a_schedule_or_for_slow_runs", not_back_to_back),
     ]);
 }
 
@@ -292,7 +301,7 @@ impl Sis {
         [self.err(), log]
             .iter()
             .flat_map(|t| t.lines().map(str::to_string).collect::<Vec<_>>())
-            .find(|l| l.contains("perform failed: cannot run"))
+            .find(|l| l.contains("run failed: cannot run"))
     }
 
     fn signal(&self, sig: i32) {

@@ -7,9 +7,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sisyphus::{BoxError, Context, Job, Signal, Strategy};
+use sisyphus::{BoxError, Context, Job, Level, Signal, Strategy};
 
 use crate::sys::{self, Mask};
 use crate::{relay, shown};
@@ -17,6 +18,13 @@ use crate::{relay, shown};
 /// How often a simple worker or a `--prefix` relay looks for a stop while its COMMAND runs,
 /// with `--stop-signal`.
 const STOP_LOOK: Duration = Duration::from_millis(20);
+
+/// With no schedule, a worker that starts this many runs or more a second after its `setup`
+/// runs them back to back: said once for the pool, with where options after COMMAND go.
+const BACK_TO_BACK: u64 = 10;
+/// One run in this many looks whether runs come back to back: the code and the clock it reads
+/// are pages a forked run faults in, which the others need not pay for.
+const LOOK_EVERY: u64 = 16;
 
 /// Variables COMMAND gets from us; any of them in our own environment is replaced.
 const OURS: [&str; 5] =
@@ -45,6 +53,10 @@ pub struct Run {
     /// that does not change between runs, made once per worker in `setup`, so that a run
     /// costs the forked child as few writes to memory as possible.
     pub exec: Option<Exec>,
+    /// When this worker's `setup` ended.
+    pub up: Option<Instant>,
+    /// Whether the pool said its runs are back to back: shared by every worker and run.
+    pub said: Option<&'static AtomicBool>,
 }
 
 /// What a perform child `execve`s.
@@ -115,6 +127,30 @@ impl Run {
         Err(cannot_run(&self.path, &e).into())
     }
 
+    /// Says once for the pool that runs come back to back, if this worker started
+    /// `BACK_TO_BACK` or more a second after its `setup`. A clock read; only from 1 s to 2 s
+    /// after `setup`, at that pace, the pool's flag is read, and set by the one that logs.
+    #[cold]
+    fn back_to_back(&self, ctx: &Context) {
+        let (Some(up), Some(said)) = (self.up, self.said) else { return };
+        let since = up.elapsed();
+        if !(1..2).contains(&since.as_secs()) {
+            return;
+        }
+        // Those started since `setup`, per second: all started in the last second, when this
+        // is the first look past it and the runs are quick (`LOOK_EVERY` of them take little).
+        let per_second = ctx.iteration() * 1000 / since.as_millis() as u64;
+        if per_second < BACK_TO_BACK || said.load(Relaxed) || said.swap(true, Relaxed) {
+            return;
+        }
+        let how = "(no --interval or --cron); options after COMMAND go to COMMAND";
+        let worker = ctx.worker();
+        ctx.log(
+            Level::Info,
+            format_args!("worker {worker}: runs are back to back: {per_second} in the last second {how}"),
+        );
+    }
+
     /// Runs `cmd` to its end, relaying its output with `--prefix`. With `stop_signal`, passes
     /// that on when a graceful stop comes; returns whether it did.
     fn run_to_end(&self, mut cmd: Command, ctx: &Context, stop_signal: Option<i32>) -> io::Result<(ExitStatus, bool)> {
@@ -162,18 +198,23 @@ impl Job for Run {
         if self.strategy == Strategy::Forking && !self.prefix {
             self.exec = Some(self.prepare(ctx));
         }
-        let Some(script) = &self.setup else { return Ok(()) };
-        let args = [OsString::from("-c"), script.clone()];
-        // No stop signal for it: that is for the runs of COMMAND.
-        let sh = self.command("/bin/sh".as_ref(), "sh".as_ref(), &args, ctx);
-        let (status, _) = self.run_to_end(sh, ctx, None)?;
-        match describe(status) {
-            None => Ok(()),
-            Some(how) => Err(format!("--setup {how}").into()),
+        if let Some(script) = &self.setup {
+            let args = [OsString::from("-c"), script.clone()];
+            // No stop signal for it: that is for the runs of COMMAND.
+            let sh = self.command("/bin/sh".as_ref(), "sh".as_ref(), &args, ctx);
+            let (status, _) = self.run_to_end(sh, ctx, None)?;
+            if let Some(how) = describe(status) {
+                return Err(format!("--setup {how}").into());
+            }
         }
+        self.up = Some(Instant::now());
+        Ok(())
     }
 
     fn perform(&mut self, ctx: &Context) -> Result<(), BoxError> {
+        if ctx.iteration().is_multiple_of(LOOK_EVERY) && ctx.iteration() > 0 && ctx.scheduled().is_none() {
+            self.back_to_back(ctx);
+        }
         let (program, args) = self.command.split_first().expect("parsed: a COMMAND");
         if self.exec.is_some() {
             // This perform child becomes COMMAND.

@@ -162,6 +162,11 @@ fn main() -> ExitCode {
         Ok(shutdown) if shutdown.forced() => ExitCode::from(EXIT_KILLED),
         Ok(_) => ExitCode::SUCCESS,
         Err(Error::Config(why)) => usage(&flag_names(why)),
+        // In the command's words, as its log lines are.
+        Err(Error::Failing { failures, last }) => {
+            complain(&format!("sisyphus: {failures} runs failed in a row; gave up; last: {last}"));
+            ExitCode::from(EXIT_FATAL)
+        }
         Err(e) => {
             complain(&format!("sisyphus: {e}"));
             ExitCode::from(EXIT_FATAL)
@@ -264,8 +269,10 @@ fn master(o: Options, path: PathBuf, mask: sys::Mask) -> Master<command::Run> {
         worker: 0,
         to_default: Vec::new(),
         exec: None,
+        up: None,
+        said: sys::shared_flag(),
     };
-    configure(Master::new(run), &o)
+    configure(Master::new(run), &o).say_runs()
 }
 
 /// The library's settings for `o`: for the master that runs, and to check the options with.
@@ -342,25 +349,50 @@ fn find(program: &OsString) -> Result<PathBuf, (u8, String)> {
 fn locate(program: &OsString) -> Result<PathBuf, (u8, String)> {
     let name = shown(program);
     let runnable = |p: &Path| p.is_file() && sys::executable(p);
+    // A file that only lacks its execute permission.
+    let chmod = |p: &Path| match p.is_file() {
+        true => format!("; chmod +x {} makes it one", shell_word(p.as_os_str())),
+        false => String::new(),
+    };
     if program.as_bytes().contains(&b'/') {
         let path = Path::new(program);
         return match path.exists() {
             false => Err((127, format!("{name}: no such file"))),
             true if runnable(path) => Ok(path.to_owned()),
-            true => Err((126, format!("{name}: not an executable file"))),
+            true => Err((126, format!("{name}: not an executable file{}", chmod(path)))),
         };
     }
     let dirs = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    let mut found_unrunnable = false;
+    let mut unrunnable = None;
     for dir in std::env::split_paths(&dirs) {
         let candidate = dir.join(program);
         if runnable(&candidate) {
             return Ok(candidate);
         }
-        found_unrunnable |= candidate.exists();
+        if unrunnable.is_none() && candidate.exists() {
+            unrunnable = Some(candidate);
+        }
     }
-    match found_unrunnable {
-        true => Err((126, format!("{name}: found in PATH, but not an executable file"))),
-        false => Err((127, format!("{name}: command not found in PATH"))),
+    if let Some(path) = unrunnable {
+        let why = format!("found in PATH as {}, but not an executable file{}", shown(&path), chmod(&path));
+        return Err((126, format!("{name}: {why}")));
+    }
+    // A script beside the user: the shell's habit of not looking there is easy to forget.
+    let (file, dotted) = (Path::new(program), shell_word(Path::new(".").join(program).as_os_str()));
+    let here = match file.is_file() {
+        true if sys::executable(file) => format!("; for the one in the current directory, write {dotted}"),
+        true => format!("; for the one in the current directory, chmod +x it and write {dotted}"),
+        false => String::new(),
+    };
+    Err((127, format!("{name}: command not found in PATH{here}")))
+}
+
+/// `text` as one word a shell reads back as it is: quoted unless it is plain.
+fn shell_word(text: &OsStr) -> String {
+    let plain = |b: &u8| b.is_ascii_alphanumeric() || b"_-+./,:=@%".contains(b);
+    match text.to_str() {
+        Some(t) if !t.is_empty() && t.bytes().all(|b| plain(&b)) => t.to_string(),
+        Some(t) if !t.chars().any(char::is_control) => format!("'{}'", t.replace('\'', "'\\''")),
+        _ => shown(text),
     }
 }

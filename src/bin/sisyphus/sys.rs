@@ -218,3 +218,14 @@ pub fn alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks that the process exists and may be signalled.
     pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }
+
+/// A flag in memory shared with every process forked from this one after the call (the
+/// daemon, workers, runs), never unmapped; `None` if it cannot be mapped.
+pub fn shared_flag() -> Option<&'static std::sync::atomic::AtomicBool> {
+    let (size, rw, shared) = (std::mem::size_of::<bool>(), libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED);
+    // SAFETY: a fresh anonymous mapping, at an address of the kernel's choosing.
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), size, rw, shared | libc::MAP_ANON, -1, 0) };
+    // SAFETY: page-aligned, zeroed (a valid `false`), never unmapped, and only ever accessed
+    // atomically.
+    (p != libc::MAP_FAILED).then(|| unsafe { &*(p as *const std::sync::atomic::AtomicBool) })
+}
