@@ -2,7 +2,8 @@
 //! variables, signal dispositions and mask, descriptors), pacing, `--prefix`, `--stop-signal`,
 //! exit statuses, `--pidfile` and `--daemonize`, how failed runs are logged and paced,
 //! `--name`, output faults, refused starts, what the binary needs from the host, one stop
-//! request as one request, and the runs' health (`STATUS=`, `--max-failures`).
+//! request as one request, the runs' health (`STATUS=`, `--max-failures`), and calendar
+//! schedules (`--cron`, `--next`, `--splay`).
 //! See tests/README.md.
 //!
 //! This file holds the scenario table and what the scenarios share; the modules below hold the
@@ -23,6 +24,7 @@ mod naming;
 mod output;
 mod refusals;
 mod requests;
+mod schedule;
 mod stopping;
 mod verbose;
 
@@ -50,6 +52,7 @@ use naming::name_option;
 use output::{pacing, pacing_survives_replacement, prefix, prefix_long_lines_through_a_pipe};
 use refusals::{full_disk_leaves_no_file, held_pidfile_leaves_no_log_file, missing_directory};
 use requests::{double_term, forced_stop, real_timeout, second_signal_within_a_second};
+use schedule::{bad_schedule_input, cron_runs_on_the_marks, next_prints_start_times_and_starts_nothing, splay_offsets};
 use stopping::{no_stop_signal, stop_as_runs_start, stop_signal, stop_signal_reaches_the_runs_group};
 use verbose::verbose_lines;
 
@@ -139,6 +142,10 @@ fn main() {
         ("simple_max_failures_exits_1_after_exactly_5_runs", || max_failures("simple")),
         ("max_failures_with_3_workers_starts_no_run_after_giving_up", max_failures_pool),
         ("max_failures_needs_a_count_of_at_least_1", max_failures_input),
+        ("cron_runs_on_the_marks_and_int_stops_it", cron_runs_on_the_marks),
+        ("next_prints_start_times_and_starts_nothing", next_prints_start_times_and_starts_nothing),
+        ("bad_schedule_input_exits_2_and_starts_nothing", bad_schedule_input),
+        ("splay_offsets_are_stable_across_restarts_and_differ_by_host", splay_offsets),
     ]);
 }
 
