@@ -236,9 +236,15 @@ fn recycling() -> Outcome {
         let m = Master::new(job).workers(2).strategy(Strategy::Simple).max_performs(8);
         m.max_restarts(1, 60 * SEC).logger(ev.logger()).run()
     });
-    let recycled = |ev: &Events| ev.lines().into_iter().filter(|l| l.contains("(max_performs): replacing it")).count();
-    ev.wait("6 recycles", 10 * SEC, |ev| recycled(ev) >= 6)?;
-    let lines = ev.stamped();
+    // Lines read once every recycle logged so far has its replacement's `started` line too
+    // (the master logs it just after, in the same turn): 2 at start-up, one per recycle.
+    let count = |lines: &[(u64, String)], what: &str| lines.iter().filter(|(_, l)| l.contains(what)).count();
+    let lines = wait_for("6 recycles, each replaced", 10 * SEC, || {
+        let lines = ev.stamped();
+        let recycled = count(&lines, "(max_performs): replacing it");
+        (recycled >= 6 && count(&lines, " started (pid ") >= 2 + recycled).then_some(lines)
+    })
+    .map_err(|e| format!("{e}\n--- events ---\n{}", ev.lines().join("\n")))?;
     ensure!(
         !ev.has("died") && !ev.has("restarting in") && !ev.has("giving up") && !ev.has("ended unasked"),
         "{lines:?}"
