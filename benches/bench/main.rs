@@ -15,6 +15,7 @@
 mod alloc;
 mod children;
 mod command;
+mod cron;
 mod items;
 mod job;
 mod pacing;
@@ -81,7 +82,7 @@ fn main() {
     let mut rows = Vec::new();
     let started = now_ns();
     type Item = fn(&Cfg, &mut Cache) -> Result<Vec<Row>, String>;
-    let items: [(u8, &str, Item); 17] = [
+    let items: [(u8, &str, Item); 18] = [
         (1, "forking throughput", item1),
         (2, "simple loop overhead", |c, _| item2(c)),
         (3, "respawn latency", |c, _| item3(c)),
@@ -99,6 +100,7 @@ fn main() {
         (15, "sisyphus command: runs of /bin/true per second", |c, _| command::item15(c)),
         (16, "sisyphus command: start-up to the first run's output", |c, _| command::item16(c)),
         (17, "sisyphus command: stripped binary size", |c, _| command::item17(c)),
+        (18, "calendar schedules: Cron::next_after", |c, _| cron::item18(c)),
     ];
     for (item, name, run) in items {
         if !only.is_empty() && !only.contains(&item) {

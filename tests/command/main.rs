@@ -2,8 +2,9 @@
 //! variables, signal dispositions and mask, descriptors), pacing, `--prefix`, `--stop-signal`,
 //! exit statuses, `--pidfile` and `--daemonize`, how failed runs are logged and paced,
 //! `--name`, output faults, refused starts, what the binary needs from the host, one stop
-//! request as one request, the runs' health (`STATUS=`, `--max-failures`), and the command's
-//! own words ("run", the last line, runs back to back).
+//! request as one request, the runs' health (`STATUS=`, `--max-failures`), the command's own
+//! words ("run", the last line, runs back to back), and calendar schedules (`--cron`, `--next`,
+//! `--splay`).
 //! See tests/README.md.
 //!
 //! This file holds the scenario table and what the scenarios share; the modules below hold the
@@ -24,6 +25,7 @@ mod naming;
 mod output;
 mod refusals;
 mod requests;
+mod schedule;
 mod stopping;
 mod verbose;
 mod wording;
@@ -52,6 +54,7 @@ use naming::name_option;
 use output::{pacing, pacing_survives_replacement, prefix, prefix_long_lines_through_a_pipe};
 use refusals::{full_disk_leaves_no_file, held_pidfile_leaves_no_log_file, missing_directory};
 use requests::{double_term, forced_stop, real_timeout, second_signal_within_a_second};
+use schedule::{bad_schedule_input, cron_runs_on_the_marks, next_prints_start_times_and_starts_nothing, splay_offsets};
 use stopping::{no_stop_signal, stop_as_runs_start, stop_signal, stop_signal_reaches_the_runs_group};
 use verbose::verbose_lines;
 use wording::{back_to_back, not_back_to_back, says_run};
@@ -148,6 +151,10 @@ fn main() {
         ("simple_back_to_back_runs_are_said_once_for_the_pool", || back_to_back("simple", false)),
         ("forking_prefix_back_to_back_runs_are_said_once_for_the_pool", || back_to_back("forking", true)),
         ("no_back_to_back_line_on_a_schedule_or_for_slow_runs", not_back_to_back),
+        ("cron_runs_on_the_marks_and_int_stops_it", cron_runs_on_the_marks),
+        ("next_prints_start_times_and_starts_nothing", next_prints_start_times_and_starts_nothing),
+        ("bad_schedule_input_exits_2_and_starts_nothing", bad_schedule_input),
+        ("splay_offsets_are_stable_across_restarts_and_differ_by_host", splay_offsets),
     ]);
 }
 
