@@ -105,7 +105,7 @@ impl Cron {
     }
 
     /// Neither the minute nor the hour field starts with `*`.
-    fn fixed(&self) -> bool {
+    pub(crate) fn fixed(&self) -> bool {
         !self.fields[MINUTE].star && !self.fields[HOUR].star
     }
 }

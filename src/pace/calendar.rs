@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::Pacing;
+use super::{Pace, Pacing};
 use crate::cron::{Cron, LocalTime};
 use crate::log::Human;
 
@@ -84,4 +84,18 @@ pub fn missed(pacing: &Pacing, last: Duration, now: Duration, splay: Duration) -
 pub(super) fn following(cron: &Cron, splay: Duration, after: Duration) -> Duration {
     let next = cron.next_after(UNIX_EPOCH + after.saturating_sub(splay));
     next.duration_since(UNIX_EPOCH).unwrap_or_default() + splay
+}
+
+impl Pace {
+    /// While a calendar's worker waits, at `now`: if the wall clock was set back, a schedule of
+    /// the "every N" kind goes on from the new time (as Vixie cron's does), where one at fixed
+    /// times keeps its next start, so that none runs twice.
+    pub fn follow_clock(&mut self, now: Duration) {
+        let Some(cron) = self.pacing.cron.filter(|cron| !cron.fixed()) else { return };
+        let next = following(&cron, self.splay, now);
+        if next < self.next {
+            // Whatever was to come later on the old clock comes later on the new one too.
+            (self.next, self.not_before) = (next, self.not_before.min(next));
+        }
+    }
 }

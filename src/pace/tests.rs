@@ -171,13 +171,24 @@ fn a_calendar_keeps_its_marks_and_skips_what_a_suspension_missed() {
 }
 
 #[test]
-fn a_calendar_does_not_run_a_start_twice_when_the_clock_is_set_back() {
-    let mut p = every_ten_seconds(0);
-    p.start(ms(1_800_000_010_000));
-    p.finished(true, ms(1_800_000_011_000));
+fn a_clock_set_back_runs_no_fixed_time_twice_and_keeps_every_n_going() {
+    // Every 10 s, written as fixed times (no field of minutes or hours starts with `*`).
+    let cron = Some(Cron::parse("*/10 0-59 0-23 * * *").unwrap());
+    let pacing = Pacing { cron, ..Pacing::default() };
+    let mut fixed = Pace::new(pacing, ms(1_800_000_010_000), ms(0));
+    fixed.start(ms(1_800_000_010_000));
+    fixed.finished(true, ms(1_800_000_011_000));
     // The clock goes back a minute: the next start is still the one after the last.
-    assert_eq!(p.due(), ms(1_800_000_020_000));
-    assert!(p.due() > ms(1_799_999_951_000));
+    fixed.follow_clock(ms(1_799_999_951_000));
+    assert_eq!(fixed.due(), ms(1_800_000_020_000));
+    // The same every 10 s written with `*`: it goes on from the new time.
+    let mut every = every_ten_seconds(0);
+    every.start(ms(1_800_000_010_000));
+    every.finished(true, ms(1_800_000_011_000));
+    every.follow_clock(ms(1_800_000_012_000));
+    assert_eq!(every.due(), ms(1_800_000_020_000), "no change while the clock runs on");
+    every.follow_clock(ms(1_799_999_951_000));
+    assert_eq!(every.due(), ms(1_799_999_960_000));
 }
 
 #[test]

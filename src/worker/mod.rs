@@ -256,6 +256,7 @@ impl Worker<'_, '_> {
             }
             if (clocked && !catching_up) || pace.backing_off() {
                 let now = pacing.now();
+                pace.follow_clock(now);
                 if pace.due() > now {
                     self.idle((pace.due() - now).min(longest_wait));
                     continue;
