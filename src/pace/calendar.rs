@@ -94,7 +94,7 @@ impl Pace {
         let Some(cron) = self.pacing.cron.filter(|cron| !cron.fixed()) else { return };
         let next = following(&cron, self.splay, now);
         if next < self.next {
-            // Whatever was to come later on the old clock comes later on the new one too.
+            // A backoff pending waits no longer than the new next start.
             (self.next, self.not_before) = (next, self.not_before.min(next));
         }
     }
