@@ -46,9 +46,10 @@ impl Cron {
             if t <= last {
                 return Some(t);
             }
-            // No match before the stretch ends: the next one's wall time, or a day before it
-            // (no instant between can show a matching wall time, offsets changing by less).
-            after = if last < end { last } else { end.max(t - DAY_SECS) };
+            // No match before the stretch ends: on to the next stretch, or to a little more
+            // than any offset before the next match (no instant between can show a matching
+            // wall time).
+            after = if last < end { last } else { end.max(t - BEYOND_OFFSETS) };
         }
         None
     }

@@ -48,7 +48,7 @@ impl Set {
 ///
 /// # Daylight saving
 /// - A schedule at a **fixed time** (neither its minute nor its hour field starts with `*`;
-///   lists and ranges are fixed) runs at most once per matching local day. A time the clock
+///   lists and ranges are fixed) runs each of its times at most once per local day. A time the clock
 ///   skips (the spring gap) runs at the first instant after the jump: `30 2 * * *` in
 ///   Europe/Paris on 2027-03-28 runs at 03:00:00+02:00, once however many of its times fall in
 ///   the gap. A time the clock passes twice (the autumn fold) runs at its first pass only.
@@ -96,8 +96,7 @@ impl Cron {
         crate::sys::reread_time_zone();
         let secs = match after.duration_since(UNIX_EPOCH) {
             Ok(d) => d.as_secs() as i64,
-            // Before 1970: the floor of a negative time.
-            Err(e) => -(e.duration().as_secs_f64().ceil() as i64),
+            Err(e) => before_epoch(e.duration()),
         };
         let next = if self.fixed() { self.next_fixed(secs) } else { self.next_any(secs) };
         // None only for a time past what the C library converts: the same time then.
@@ -161,7 +160,7 @@ impl fmt::Display for LocalTime {
         crate::sys::reread_time_zone();
         let secs = match self.0.duration_since(UNIX_EPOCH) {
             Ok(d) => d.as_secs() as i64,
-            Err(e) => -(e.duration().as_secs_f64().ceil() as i64),
+            Err(e) => before_epoch(e.duration()),
         };
         local::write_rfc3339(f, secs)
     }
@@ -179,6 +178,11 @@ impl FromStr for LocalTime {
         })?;
         Ok(LocalTime(at(local::first_instant(wall))))
     }
+}
+
+/// The whole second at or before a time `d` before the Unix epoch, as seconds since it.
+fn before_epoch(d: Duration) -> i64 {
+    -(d.as_secs() as i64) - i64::from(d.subsec_nanos() > 0)
 }
 
 /// The instant `secs` seconds after the Unix epoch (before it, if negative).

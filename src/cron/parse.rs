@@ -60,6 +60,7 @@ pub(super) fn parse(expr: &str) -> Result<Cron, Error> {
         6 => words,
         0 => return Err(bad(format!("the expression is empty; {SHAPE}"))),
         7 => return Err(bad(format!("{text:?} has 7 fields: a year field is not supported; {SHAPE}"))),
+        1 => return Err(bad(format!("{text:?} has 1 field; {SHAPE}"))),
         n => return Err(bad(format!("{text:?} has {n} fields; {SHAPE}"))),
     };
     let mut fields = [Set { bits: 0, star: false }; 6];
@@ -104,9 +105,15 @@ fn field(f: &Field, text: &str) -> Result<Set, Error> {
             (v, v)
         };
         if lo > hi {
-            return Err(bad(format!("{name} {text:?}: the range {lo}-{hi} runs backwards; write {hi}-{lo}")));
+            let top = if f.max == 7 { 6 } else { f.max };
+            let part = |a: u32, b: u32| if a == b { a.to_string() } else { format!("{a}-{b}") };
+            let fix = format!("{},{}", part(lo, top), part(f.min, hi));
+            return Err(bad(format!(
+                "{name} {text:?}: the range {lo}-{hi} runs backwards; ranges do not wrap, write {fix}"
+            )));
         }
-        let span = f.max - f.min + 1;
+        // (Day-of-week: 7 values, 7 being Sunday again.)
+        let span = if f.max == 7 { 7 } else { f.max - f.min + 1 };
         let step = match step {
             None => 1,
             Some(s) => s.parse::<u32>().ok().filter(|n| (1..=span).contains(n)).ok_or_else(|| {
@@ -123,8 +130,9 @@ fn field(f: &Field, text: &str) -> Result<Set, Error> {
 /// A number or a name within the field's range.
 fn value(f: &Field, word: &str) -> Result<u32, Error> {
     let name = f.name;
-    if let Ok(n) = word.parse::<u32>() {
-        return match n {
+    // Digits only: `parse` would also take `+5`.
+    if !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()) {
+        return match word.parse::<u32>().unwrap_or(u32::MAX) {
             n if (f.min..=f.max).contains(&n) => Ok(n),
             _ => Err(bad(format!("{name} {word:?} is out of range {}-{}", f.min, f.max))),
         };
@@ -133,7 +141,9 @@ fn value(f: &Field, word: &str) -> Result<u32, Error> {
     if let Some(i) = f.names.iter().position(|n| *n == lower) {
         return Ok(f.min + i as u32);
     }
-    if word.contains(['L', 'l', 'W', 'w', '#', '?']) && !word.is_empty() {
+    // `L`, `5L`, `15W`, `LW`, `5#3`, `?` (and not `april` or `wed`).
+    let quartz = word.trim_end_matches(['L', 'l', 'W', 'w']);
+    if word.contains(['#', '?']) || quartz.len() < word.len() && quartz.bytes().all(|b| b.is_ascii_digit()) {
         let why = "L, W, # and ? are not supported; list the values instead";
         return Err(bad(format!("{name} {word:?}: {why}")));
     }

@@ -63,6 +63,9 @@ impl<J: Job> Master<J> {
             if let Some(path) = &mut self.pidfile {
                 *path = std::path::absolute(&*path).map_err(|e| Error::Io("resolving the pidfile's path", e))?;
             }
+            for path in [&mut self.config.state_file, &mut self.config.metrics_file].into_iter().flatten() {
+                *path = std::path::absolute(&*path).map_err(|e| Error::Io("resolving a state file's path", e))?;
+            }
             // SAFETY: single-threaded, as just checked (`allow_threads` was refused above).
             unsafe { service.daemonize(&*self.logger)? };
         }

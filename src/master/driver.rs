@@ -103,7 +103,9 @@ impl<J: Job> World for Driver<'_, J> {
             workers: self.config.workers.max(slot + 1),
             tell_master: self.signals.is_some(),
             follow_log: self.follows_log(),
-            catch_up: !replacing && self.catch_up.remove(&slot),
+            // Until the slot's first perform starts: a worker that failed its setup leaves the
+            // catch-up to its replacement.
+            catch_up: self.catch_up.contains(&slot) && self.health.slot(slot).started.is_none(),
             beat,
             health: self.health,
             logger: self.logger,

@@ -141,6 +141,11 @@ impl Keeper {
     /// Writes the files if what they say changed, at most once per `MIN_GAP` unless the pool
     /// has `stopped`.
     pub fn update<J: Job>(&mut self, now: Duration, sup: &Supervisor, world: &Driver<'_, J>, stopped: bool) {
+        // After a clock step or a suspension the two clocks part: times follow the wall clock.
+        let offset = wall_now().saturating_sub(sys::now_coarse());
+        if offset.abs_diff(self.wall_offset) > Duration::from_secs(1) {
+            self.wall_offset = offset;
+        }
         let status = sup.status_now(now, world);
         let state = self.compose(status, sup, world, stopped);
         let metrics = prometheus(&state, !stopped, status.target, status.up);
@@ -153,10 +158,12 @@ impl Keeper {
             self.pending = true;
             return;
         }
+        // Each file on its own: one that cannot be written does not hold the other back.
         let wrote = [(&self.state, &text), (&self.metrics, &metrics)]
             .into_iter()
             .filter_map(|(path, text)| Some((path.as_deref()?, text)))
-            .try_for_each(|(path, text)| replace(path, text).map_err(|e| (path.to_path_buf(), e)));
+            .map(|(path, text)| replace(path, text).map_err(|e| (path.to_path_buf(), e)))
+            .fold(Ok(()), Result::and);
         match wrote {
             Ok(()) if self.failing => {
                 driver::log(world.logger, Level::Info, format_args!("run state written again"));
@@ -248,7 +255,12 @@ fn found(path: &Path, logger: &dyn Logger) -> RunState {
     let why = match RunState::read(path) {
         Ok(state) => return state,
         Err(crate::Error::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => return RunState::default(),
-        Err(crate::Error::Io(_, e)) => e.to_string(),
+        // Not what it says that is wrong, but reading it: nothing is moved.
+        Err(crate::Error::Io(_, e)) => {
+            let line = format!("state file {}: cannot read it ({e}); starting afresh", path.display());
+            driver::log(logger, Level::Warn, format_args!("{line}"));
+            return RunState::default();
+        }
         Err(e) => e.to_string().replacen("invalid configuration: ", "", 1),
     };
     let aside = path.with_extension(path.extension().map_or("bad".into(), |e| format!("{}.bad", e.to_string_lossy())));

@@ -42,7 +42,8 @@ pub fn unknown_zone(pacing: &Pacing) -> Option<String> {
     let name = tz.to_string_lossy();
     let name = name.strip_prefix(':').unwrap_or(&name);
     // A POSIX rule such as `EST5EDT` or `CET-1CEST,M3.5.0,M10.5.0/3` needs no file.
-    if name.contains(',') || !name.contains('/') && name.bytes().any(|b| b.is_ascii_digit()) {
+    let builtin = matches!(name, "UTC" | "GMT" | "UCT" | "Universal" | "Zulu");
+    if builtin || name.contains(',') || !name.contains('/') && name.bytes().any(|b| b.is_ascii_digit()) {
         return None;
     }
     let dir = std::env::var_os("TZDIR").unwrap_or_else(|| "/usr/share/zoneinfo".into());

@@ -20,6 +20,9 @@ pub const PERFORM_BACKOFF_MAX: Duration = Duration::from_secs(30);
 const RECYCLE_SPREAD: u64 = 4;
 /// The first restart backoff after a failed start; it doubles with each further quick failure.
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
+/// A calendar's start this late is late, even with no other start missed (a daily job after a
+/// suspension).
+const CALENDAR_LATE: Duration = Duration::from_secs(60);
 /// The longest restart backoff.
 pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
@@ -161,7 +164,7 @@ impl Pace {
         }
         let late = now.saturating_sub(self.next);
         let missed = match (&self.pacing.cron, self.pacing.interval) {
-            (Some(cron), _) => now >= following(cron, self.splay, self.next),
+            (Some(cron), _) => late >= CALENDAR_LATE || now >= following(cron, self.splay, self.next),
             (None, Some(interval)) => late >= interval,
             (None, None) => false,
         };

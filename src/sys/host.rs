@@ -10,8 +10,9 @@ unsafe extern "C" {
 
 /// Makes the C library read `TZ` again (glibc's `localtime_r` reads it only once).
 pub fn reread_time_zone() {
-    // SAFETY: tzset takes no arguments; it only updates the C library's zone state, which no
-    // other thread of ours writes (`localtime_r` may read it under the C library's own lock).
+    // SAFETY: tzset takes no arguments and updates only the C library's zone state, under the
+    // C library's own lock. It reads `TZ` with `getenv`: a `set_var` on another thread at the
+    // same time would race it, which `set_var`'s own safety contract rules out.
     unsafe { tzset() }
 }
 

@@ -234,7 +234,8 @@ impl Worker<'_, '_> {
             beat.set_next_due(pace.next());
         }
         // One perform at once, outside the schedule, for a start missed while nothing ran.
-        let mut catching_up = self.w.catch_up && clocked;
+        // (Not when the schedule's first start is at once anyway.)
+        let mut catching_up = self.w.catch_up && clocked && pace.due() > pacing.now();
         // Each start's time, for the state file.
         let tracked = self.w.config.state_file.is_some();
         // A line per perform only for a logger that keeps them: none costs a clock read.

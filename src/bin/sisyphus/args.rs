@@ -147,8 +147,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
     if o.max_age.is_some() && o.status.is_none() {
         return Err("--max-age goes with --status".into());
     }
-    if o.status.is_some() {
-        // Reads a file and says how the pool stands; COMMAND, if given, is not run.
+    if let Some(status) = &o.status {
+        // Reads a file and says how the pool stands: an option for a pool would do nothing.
+        let (max_age, max_failures, verbosity) = (o.max_age, o.max_failures, o.verbosity);
+        let alone = Options { status: Some(status.clone()), max_age, max_failures, verbosity, ..Options::default() };
+        if o != alone {
+            return Err(
+                "--status reads a state file and starts nothing: it takes only --max-age, --max-failures, -q, -v"
+                    .into(),
+            );
+        }
         return Ok(Parsed::Run(Box::new(o)));
     }
     if o.from.is_some() && o.next.is_none() {

@@ -44,15 +44,17 @@ pub fn report(path: &Path, max_age: Option<Duration>, max_failures: Option<u64>)
     out += &format!("runs: {ok} ok, {failed} failed, {timeout} timed out, {killed} killed; ");
     out += &format!("{} restarts, {} late starts\n", state.restarts, state.late_starts);
     let gone = state.master_stopped.is_some() || !sys::alive(state.master_pid);
-    let stale =
-        max_age.filter(|age| state.last_success().is_none_or(|t| now.duration_since(t).unwrap_or_default() > *age));
-    let failing = max_failures.filter(|&n| state.failures_in_a_row() > n);
+    // No success yet: counted from when the file, or this master, began.
+    let since = state.last_success().or(state.created.max(state.master_started));
+    let stale = max_age.filter(|age| since.is_none_or(|t| now.duration_since(t).unwrap_or_default() > *age));
+    // As the master counts it: N failed in a row is where it gives up.
+    let failing = max_failures.filter(|&n| state.failures_in_a_row() >= n);
     let (verdict, code) = if gone {
         (format!("UNKNOWN: the master (pid {}) is gone", state.master_pid), 3)
     } else if let Some(age) = stale {
         (format!("UNHEALTHY: no run succeeded within {}", human(age)), 1)
     } else if let Some(n) = failing {
-        (format!("UNHEALTHY: {} runs failed in a row (more than {n})", state.failures_in_a_row()), 1)
+        (format!("UNHEALTHY: {} runs failed in a row (--max-failures {n})", state.failures_in_a_row()), 1)
     } else {
         ("OK".to_string(), 0)
     };
