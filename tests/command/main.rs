@@ -11,6 +11,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod catchup;
 mod daemon;
 mod exits;
 mod failures;
@@ -23,6 +24,7 @@ mod naming;
 mod output;
 mod refusals;
 mod requests;
+mod state;
 mod stopping;
 mod verbose;
 
@@ -38,6 +40,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use support::*;
 
+use catchup::{catch_up_after_a_downtime, catch_up_with_an_interval_runs_once};
 use daemon::{daemonize, daemonize_fails, daemonize_relative_command};
 use exits::{pidfile_held, restart_limit, stop_timeout, stray_signals_are_ignored};
 use failures::{backoff, killed_by_signal, missing_interpreter, relay_leaves_the_core_to_command, worker_killed};
@@ -50,6 +53,7 @@ use naming::name_option;
 use output::{pacing, pacing_survives_replacement, prefix, prefix_long_lines_through_a_pipe};
 use refusals::{full_disk_leaves_no_file, held_pidfile_leaves_no_log_file, missing_directory};
 use requests::{double_term, forced_stop, real_timeout, second_signal_within_a_second};
+use state::{a_bad_state_file_is_set_aside, sigkill_storm, status_exit_codes};
 use stopping::{no_stop_signal, stop_as_runs_start, stop_signal, stop_signal_reaches_the_runs_group};
 use verbose::verbose_lines;
 
@@ -139,6 +143,11 @@ fn main() {
         ("simple_max_failures_exits_1_after_exactly_5_runs", || max_failures("simple")),
         ("max_failures_with_3_workers_starts_no_run_after_giving_up", max_failures_pool),
         ("max_failures_needs_a_count_of_at_least_1", max_failures_input),
+        ("state_file_stays_whole_through_200_sigkills_of_the_master", sigkill_storm),
+        ("a_bad_state_file_is_set_aside_and_the_start_goes_on", a_bad_state_file_is_set_aside),
+        ("status_exits_0_healthy_1_stale_or_failing_3_master_gone_2_unreadable", status_exit_codes),
+        ("catch_up_after_a_downtime_runs_once_per_worker_then_the_schedule", catch_up_after_a_downtime),
+        ("catch_up_with_an_interval_runs_once_then_the_schedule", catch_up_with_an_interval_runs_once),
     ]);
 }
 
