@@ -233,8 +233,9 @@ impl Worker<'_, '_> {
             // For a worker that may replace this one, even before its first perform.
             beat.set_next_due(pace.next());
         }
-        // One perform at once, outside the schedule, for a start missed while nothing ran.
-        let mut catching_up = self.w.catch_up && clocked;
+        // One perform at once, outside the schedule, for a start missed while nothing ran; a
+        // first start due at once anyway (an interval's) is that perform, not one more.
+        let mut catching_up = self.w.catch_up && clocked && pace.due() > now;
         // Each start's time, for the state file.
         let tracked = self.w.config.state_file.is_some();
         // A line per perform only for a logger that keeps them: none costs a clock read.
