@@ -55,7 +55,7 @@ use naming::name_option;
 use output::{pacing, pacing_survives_replacement, prefix, prefix_long_lines_through_a_pipe};
 use refusals::{full_disk_leaves_no_file, held_pidfile_leaves_no_log_file, missing_directory};
 use requests::{double_term, forced_stop, real_timeout, second_signal_within_a_second};
-use state::{a_bad_state_file_is_set_aside, sigkill_storm, status_exit_codes};
+use state::{a_bad_state_file_is_set_aside, sigkill_storm, status_exit_codes, status_sees_a_zombie_master_as_gone};
 use stopping::{no_stop_signal, stop_as_runs_start, stop_signal, stop_signal_reaches_the_runs_group};
 use verbose::verbose_lines;
 
@@ -148,6 +148,7 @@ fn main() {
         ("state_file_stays_whole_through_200_sigkills_of_the_master", sigkill_storm),
         ("a_bad_state_file_is_set_aside_and_the_start_goes_on", a_bad_state_file_is_set_aside),
         ("status_exits_0_healthy_1_stale_or_failing_3_master_gone_2_unreadable", status_exit_codes),
+        ("status_sees_a_zombie_master_as_gone", status_sees_a_zombie_master_as_gone),
         ("catch_up_after_a_downtime_runs_once_per_worker_then_the_schedule", catch_up_after_a_downtime),
         ("catch_up_with_an_interval_runs_once_then_the_schedule", catch_up_with_an_interval_runs_once),
         ("metrics_file_parses_as_prometheus_text_and_agrees_with_the_state_file", metrics_parse),

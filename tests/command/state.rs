@@ -276,3 +276,23 @@ pub fn a_bad_state_file_is_set_aside() -> Outcome {
     }
     nothing_left()
 }
+
+/// A state file whose master is a zombie (dead, not yet reaped by its parent), a pid that
+/// `kill(pid, 0)` still finds: `--status` says it is gone, exit 3.
+pub fn status_sees_a_zombie_master_as_gone() -> Outcome {
+    let dir = Dir::new("zombie")?;
+    let mut child = std::process::Command::new("true").spawn().map_err(|e| format!("spawning true: {e}"))?;
+    let pid = child.id() as Pid;
+    wait_for("true to be a zombie", 5 * SEC, || (state(pid) == Some('Z')).then_some(()))?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let t = format!("{}.{:03}", now.as_secs(), now.subsec_millis());
+    let text = format!(
+        "sisyphus-state 1\nname zombie\ncreated {t}\nmaster {pid} {t} -\nschedule none\nperforms 1 0 0 0\n\
+         restarts 0\ntimeouts 0\nlate_starts 0\nslot 0 up - {t} {t} ok {t} 0 -\nend\n"
+    );
+    std::fs::write(dir.join("state"), text).map_err(|e| e.to_string())?;
+    let verdict = status_is(&dir, &dir.at("state"), &[], 3, &format!("UNKNOWN: the master (pid {pid}) is gone"));
+    let _ = child.wait();
+    verdict?;
+    nothing_left()
+}
