@@ -35,7 +35,8 @@ fn until_wall(t: f64) -> Outcome {
 pub fn catch_up_after_a_downtime() -> Outcome {
     let dir = Dir::new("catchup")?;
     let (path, file) = (dir.join("state"), dir.at("state"));
-    let script = dir.script("run.sh", "echo \"run $SISYPHUS_WORKER $SISYPHUS_ITERATION $(date +%s.%N)\" >> \"$1\"\n")?;
+    let script =
+        dir.script("run.sh", "echo \"run $SISYPHUS_WORKER $SISYPHUS_ITERATION $(date +%s.%N)\" >> \"$1\"\n")?;
     let start = |tag: &str, catch_up: bool| {
         let log = dir.at(tag);
         let mut args = vec!["--cron", "*/2 * * * * *", "-w", "2", "--state", &file];
@@ -92,7 +93,8 @@ pub fn catch_up_after_a_downtime() -> Outcome {
 pub fn catch_up_with_an_interval_runs_once() -> Outcome {
     let dir = Dir::new("catchupinterval")?;
     let (path, file) = (dir.join("state"), dir.at("state"));
-    let script = dir.script("run.sh", "echo \"run $SISYPHUS_WORKER $SISYPHUS_ITERATION $(date +%s.%N)\" >> \"$1\"\n")?;
+    let script =
+        dir.script("run.sh", "echo \"run $SISYPHUS_WORKER $SISYPHUS_ITERATION $(date +%s.%N)\" >> \"$1\"\n")?;
     let (a, b) = (dir.at("a"), dir.at("b"));
     let mut first = Sis::start(&dir, "a", &["--interval", "1s", "--state", &file, "--", &script, &a])?;
     wait_state(&first, &path, "a run", |s| s.performs[0] == 1)?;
