@@ -25,6 +25,7 @@ mod procfs;
 mod procs;
 mod records;
 mod samplers;
+mod state;
 mod sys;
 mod table;
 mod watchdog;
@@ -81,7 +82,7 @@ fn main() {
     let mut rows = Vec::new();
     let started = now_ns();
     type Item = fn(&Cfg, &mut Cache) -> Result<Vec<Row>, String>;
-    let items: [(u8, &str, Item); 17] = [
+    let items: [(u8, &str, Item); 18] = [
         (1, "forking throughput", item1),
         (2, "simple loop overhead", |c, _| item2(c)),
         (3, "respawn latency", |c, _| item3(c)),
@@ -99,6 +100,7 @@ fn main() {
         (15, "sisyphus command: runs of /bin/true per second", |c, _| command::item15(c)),
         (16, "sisyphus command: start-up to the first run's output", |c, _| command::item16(c)),
         (17, "sisyphus command: stripped binary size", |c, _| command::item17(c)),
+        (18, "run state on disk: performs/s with and without a state file", |c, _| state::item18(c)),
     ];
     for (item, name, run) in items {
         if !only.is_empty() && !only.contains(&item) {
