@@ -241,7 +241,10 @@ impl Worker<'_, '_> {
         // A line per perform only for a logger that keeps them: none costs a clock read.
         let debug = self.w.logger.enabled(Level::Debug);
         let mut iteration = 0;
+        // The last pass ended a perform, whose end its record stamped.
+        let mut ended_last = false;
         while self.go_on() {
+            let back_to_back = std::mem::take(&mut ended_last);
             if self.w.beat.reopen_requested() && self.w.beat.take_reopen() {
                 crate::log::reopen(self.w.logger, self.w.follow_log);
             }
@@ -274,7 +277,7 @@ impl Worker<'_, '_> {
                 if tracked {
                     let wall =
                         if pacing.cron.is_some() { start.scheduled } else { wall_now() - (now - start.scheduled) };
-                    self.w.health.started(self.w.slot, Some(wall.as_millis() as u64));
+                    self.w.health.started(self.w.slot, Some(wall.as_millis() as u64), false);
                 }
                 // For a worker that may replace this one.
                 beat.set_next_due(pace.next());
@@ -285,10 +288,11 @@ impl Worker<'_, '_> {
                 ctx = ctx.with_scheduled(Instant::now() - now.saturating_sub(start.scheduled));
             }
             if tracked && !clocked {
-                self.w.health.started(self.w.slot, None);
+                self.w.health.started(self.w.slot, None, back_to_back);
             }
             let began = debug.then(|| perform::starts(self.w, iteration, behind));
             let Some(outcome) = perform(self, &ctx) else { continue };
+            ended_last = true;
             let succeeded = outcome.is_ok();
             if clocked || !succeeded || pace.backing_off() {
                 pace.finished(succeeded, pacing.now());
