@@ -50,7 +50,7 @@ use health::{failing_status, max_failures, max_failures_input, max_failures_pool
 use host::{without_bin_sh, without_dev, without_proc};
 use inherit::{descriptors, dispositions, environment, every_ignored_signal, script_without_shebang};
 use input::{bad_input, help_and_version};
-use metrics::metrics_parse;
+use metrics::{metrics_parse, metrics_written_when_the_state_file_cannot_be};
 use naming::name_option;
 use output::{pacing, pacing_survives_replacement, prefix, prefix_long_lines_through_a_pipe};
 use refusals::{full_disk_leaves_no_file, held_pidfile_leaves_no_log_file, missing_directory};
@@ -152,6 +152,7 @@ fn main() {
         ("catch_up_after_a_downtime_runs_once_per_worker_then_the_schedule", catch_up_after_a_downtime),
         ("catch_up_with_an_interval_runs_once_then_the_schedule", catch_up_with_an_interval_runs_once),
         ("metrics_file_parses_as_prometheus_text_and_agrees_with_the_state_file", metrics_parse),
+        ("metrics_file_is_written_when_the_state_file_cannot_be", metrics_written_when_the_state_file_cannot_be),
     ]);
 }
 

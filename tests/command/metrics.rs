@@ -129,3 +129,21 @@ pub fn metrics_parse() -> Outcome {
     ensure!(end.name == name && end.performs[2] >= 2 && end.timeouts >= 2, "{end}");
     nothing_left()
 }
+
+/// `--state` in a folder that does not exist, `--metrics` in one that does: the state file
+/// cannot be written (one WARN line naming it), the metrics file still is, and is kept up to
+/// date until the stop (`sisyphus_up` 1, then 0).
+pub fn metrics_written_when_the_state_file_cannot_be() -> Outcome {
+    let dir = Dir::new("metricsalone")?;
+    let (state, metrics) = (dir.at("nowhere/state"), dir.join("sisyphus.prom"));
+    let m = metrics.to_string_lossy().into_owned();
+    let mut sis = Sis::start(&dir, "alone", &["--state", &state, "--metrics", &m, "--", "true"])?;
+    let up = |v: &str| format!("sisyphus_up{{name=\"sisyphus\"}} {v}\n");
+    sis.until("the metrics file, up 1", 10 * SEC, || read(&metrics).contains(&up("1")))?;
+    sis.stop()?;
+    ensure!(read(&metrics).contains(&up("0")), "after the stop:\n{}", read(&metrics));
+    let err = sis.err();
+    let warns: Vec<&str> = err.lines().filter(|l| l.contains(" WARN ")).collect();
+    ensure!(warns.len() == 1 && warns[0].contains(&format!("cannot write {state}: ")), "{warns:?}{}", sis.show());
+    nothing_left()
+}
