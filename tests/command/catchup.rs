@@ -112,3 +112,34 @@ pub fn catch_up_with_an_interval_runs_once() -> Outcome {
     ensure!(!second.err().contains(" WARN "), "a WARN (a late start?){}", second.show());
     nothing_left()
 }
+
+/// `--catch-up` after a downtime with a `--setup` that fails the first time (what it needs is
+/// not up yet after the downtime): the worker that replaces the failed one makes the catch-up
+/// run, at once, then the schedule goes on.
+pub fn catch_up_survives_a_failed_setup() -> Outcome {
+    let dir = Dir::new("catchupsetup")?;
+    let (path, file) = (dir.join("state"), dir.at("state"));
+    let script =
+        dir.script("run.sh", "echo \"run $SISYPHUS_WORKER $SISYPHUS_ITERATION $(date +%s.%N)\" >> \"$1\"\n")?;
+    let (a, b, flag) = (dir.at("a"), dir.at("b"), dir.at("flag"));
+    let cron = ["--cron", "*/2 * * * * *", "--state", &file];
+    let mut first = Sis::start(&dir, "a", &[&cron[..], &["--", &script, &a]].concat())?;
+    wait_state(&first, &path, "a run", |s| s.performs[0] == 1)?;
+    first.stop()?;
+    let state = state_at(&path)?.ok_or("no state file")?;
+    let t = state.slots[0].scheduled.map(secs).unwrap_or_default();
+    until_wall(t + 2.2)?;
+    let setup = format!("test -e {flag} || {{ touch {flag}; exit 1; }}");
+    let args = [&cron[..], &["--catch-up", "--setup", &setup, "--", &script, &b]].concat();
+    let started = wall_secs();
+    let mut second = Sis::start(&dir, "b", &args)?;
+    let b = Path::new(&b);
+    second.until("the catch-up run and the scheduled one", 10 * SEC, || runs(b).len() >= 2)?;
+    second.stop()?;
+    let got = runs(b);
+    ensure!(started < t + 3.5, "B started at T + {:.3} s: too late to tell a catch-up from T + 4", started - t);
+    ensure!(Path::new(&flag).exists() && second.err().contains("exited with code 1"), "{}", second.show());
+    ensure!(got[0].1 - started < 1.5, "the first run came {:.3} s after the start: {got:?}", got[0].1 - started);
+    ensure!(got[1].1 - t >= 4.0, "two runs before T + 4 (T = {t}): {got:?}");
+    nothing_left()
+}

@@ -41,7 +41,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use support::*;
 
-use catchup::{catch_up_after_a_downtime, catch_up_with_an_interval_runs_once};
+use catchup::{catch_up_after_a_downtime, catch_up_survives_a_failed_setup, catch_up_with_an_interval_runs_once};
 use daemon::{daemonize, daemonize_fails, daemonize_relative_command};
 use exits::{pidfile_held, restart_limit, stop_timeout, stray_signals_are_ignored};
 use failures::{backoff, killed_by_signal, missing_interpreter, relay_leaves_the_core_to_command, worker_killed};
@@ -151,6 +151,7 @@ fn main() {
         ("status_sees_a_zombie_master_as_gone", status_sees_a_zombie_master_as_gone),
         ("catch_up_after_a_downtime_runs_once_per_worker_then_the_schedule", catch_up_after_a_downtime),
         ("catch_up_with_an_interval_runs_once_then_the_schedule", catch_up_with_an_interval_runs_once),
+        ("catch_up_survives_a_failed_setup", catch_up_survives_a_failed_setup),
         ("metrics_file_parses_as_prometheus_text_and_agrees_with_the_state_file", metrics_parse),
         ("metrics_file_is_written_when_the_state_file_cannot_be", metrics_written_when_the_state_file_cannot_be),
     ]);
