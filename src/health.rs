@@ -148,6 +148,11 @@ impl Health {
         }
     }
 
+    /// Whether a perform of slot `slot` started (stamped with a state file only).
+    pub fn has_started(&self, slot: usize) -> bool {
+        self.slots.get(slot).started.load(Relaxed) != 0
+    }
+
     /// Slot `slot`'s perform failed (`how`), as `what` says: counted by its worker, or by the
     /// master for a simple perform it killed at its timeout. Returns the failures in a row
     /// across the pool, this one included.
