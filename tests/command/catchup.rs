@@ -62,12 +62,14 @@ pub fn catch_up_after_a_downtime() -> Outcome {
     second.until("a scheduled run of each worker", 10 * SEC, || both(&b, 2))?;
     let got = runs(&b);
     second.stop()?;
-    ensure!(started < t + 3.5, "B started at T + {:.3} s: too late to tell a catch-up from T + 4", started - t);
+    let early = started < t + 3.5;
+    ensure!(early, "B started at T + {:.3} s: too late to tell a catch-up from T + 4", started - t);
     for w in 0..2 {
         let mine: Vec<f64> = got.iter().filter(|r| r.0 == w).map(|r| r.1).collect();
         ensure!(mine.len() == 2, "worker {w}: {} runs, not 2: {got:?} (T = {t})", mine.len());
         let (now, next) = (mine[0] - started, mine[1] - t);
-        ensure!(now < 1.0, "worker {w}'s catch-up came {now:.3} s after the start (T = {t}): {got:?}");
+        let at_once = now < 1.0;
+        ensure!(at_once, "worker {w}'s catch-up came {now:.3} s after the start (T = {t}): {got:?}");
         ensure!((4.0..4.5).contains(&next), "worker {w}'s next run at T + {next:.3} s, not T + 4: {got:?}");
         let line = format!("worker {w} missed its start of ");
         let said = second.err().lines().any(|l| l.contains(&line) && l.ends_with(": catching up with one perform now"));
@@ -107,7 +109,8 @@ pub fn catch_up_with_an_interval_runs_once() -> Outcome {
     second.stop()?;
     let got = runs(Path::new(&b));
     let gap = got[1].1 - got[0].1;
-    ensure!(gap > 0.9, "two runs {:.0} ms apart after the catch-up: {got:?}{}", gap * 1e3, second.show());
+    let paced = gap > 0.9;
+    ensure!(paced, "two runs {:.0} ms apart after the catch-up: {got:?}{}", gap * 1e3, second.show());
     ensure!(second.err().contains("catching up with one perform now"), "{}", second.show());
     ensure!(!second.err().contains(" WARN "), "a WARN (a late start?){}", second.show());
     nothing_left()
@@ -137,9 +140,12 @@ pub fn catch_up_survives_a_failed_setup() -> Outcome {
     second.until("the catch-up run and the scheduled one", 10 * SEC, || runs(b).len() >= 2)?;
     second.stop()?;
     let got = runs(b);
-    ensure!(started < t + 3.5, "B started at T + {:.3} s: too late to tell a catch-up from T + 4", started - t);
+    let early = started < t + 3.5;
+    ensure!(early, "B started at T + {:.3} s: too late to tell a catch-up from T + 4", started - t);
     ensure!(Path::new(&flag).exists() && second.err().contains("exited with code 1"), "{}", second.show());
-    ensure!(got[0].1 - started < 1.5, "the first run came {:.3} s after the start: {got:?}", got[0].1 - started);
-    ensure!(got[1].1 - t >= 4.0, "two runs before T + 4 (T = {t}): {got:?}");
+    let (first, next) = (got[0].1 - started, got[1].1 - t);
+    let (at_once, on_time) = (first < 1.5, next >= 4.0);
+    ensure!(at_once, "the first run came {first:.3} s after the start: {got:?}");
+    ensure!(on_time, "two runs before T + 4 (T = {t}): {got:?}");
     nothing_left()
 }
