@@ -45,7 +45,7 @@ assert outcomes == ["failed", "killed", "ok", "timeout"], outcomes
 "##;
 
 /// The samples of the metrics file at `path`, by the real parser; `Err("SKIP: ...")` when it
-/// is not installed (a failure when `SISYPHUS_NEED_PROMETHEUS_CLIENT` is set, as in `.ci/run`).
+/// is not installed (a failure when `NEED_PROMETHEUS_CLIENT` is set, as in `.ci/run`).
 fn parsed(path: &str, name: &str) -> Result<BTreeMap<String, f64>, String> {
     let out = Command::new("python3")
         .args(["-c", CHECK, path, name])
@@ -53,9 +53,7 @@ fn parsed(path: &str, name: &str) -> Result<BTreeMap<String, f64>, String> {
         .output()
         .map_err(|e| format!("SKIP: python3: {e}"))?;
     let err = String::from_utf8_lossy(&out.stderr);
-    if err.contains("No module named 'prometheus_client'")
-        && std::env::var_os("SISYPHUS_NEED_PROMETHEUS_CLIENT").is_none()
-    {
+    if err.contains("No module named 'prometheus_client'") && std::env::var_os("NEED_PROMETHEUS_CLIENT").is_none() {
         return Err(
             "SKIP: the prometheus_client Python package is not installed (pip install prometheus-client)".into()
         );
