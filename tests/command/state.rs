@@ -84,7 +84,7 @@ fn read_continually(path: &Path, stop: &AtomicBool) -> Result<(u64, u64), String
 }
 
 /// `sisyphus --state F -w 2 -- true`, SIGKILLed (with its workers' groups) at a random instant
-/// 0-300 ms after its start, 200 times in a row, while a thread reads the file continually:
+/// 0-300 ms after its start (every other round 0-5 ms), 200 times in a row, while a thread reads the file continually:
 /// every read, and the file after each kill, parses; no count ever goes back; no file is set
 /// aside. A graceful last run carries the counts on and says it stopped.
 pub fn sigkill_storm() -> Outcome {
@@ -100,15 +100,19 @@ pub fn sigkill_storm() -> Outcome {
     };
     let storm = (|| {
         let args = ["--state", &file, "-w", "2", "--", "true"];
-        let (mut last, mut own, mut delays) = (None::<RunState>, 0, 0u64);
+        let (mut last, mut own, mut mid_write, mut delays) = (None::<RunState>, 0, 0, 0u64);
         let started = Instant::now();
         for round in 0..200 {
             let mut sis = Sis::start(&dir, "storm", &args)?;
             if round == 0 {
                 sis.until("the state file", 10 * SEC, || path.exists())?;
             }
-            let delay = Duration::from_millis(rng.next() % 301);
-            delays += delay.as_millis() as u64;
+            // Every other round within its first 5 ms, where it reads the file (or sets it
+            // aside) and writes its first.
+            let range = if round % 2 == 0 { 300_001 } else { 5_001 };
+            let delay = Duration::from_micros(rng.next() % range);
+            delays += delay.as_micros() as u64;
+            let _ = std::fs::remove_file(dir.join("state.tmp"));
             // The instant of the kill, at random: not a wait for anything.
             std::thread::sleep(delay);
             // The master first, at that instant; then its workers' groups (each worker leads
@@ -126,6 +130,8 @@ pub fn sigkill_storm() -> Outcome {
                 goes_on(last, &state).map_err(|e| format!("round {round} (seed {seed}): {e}"))?;
             }
             own += usize::from(state.master_pid == sis.pid as u32);
+            // Killed between writing `state.tmp` and renaming it.
+            mid_write += usize::from(dir.join("state.tmp").exists());
             ensure!(!sis.err().contains("state file"), "round {round}: the file was refused{}", sis.show());
             last = Some(state);
         }
@@ -141,8 +147,8 @@ pub fn sigkill_storm() -> Outcome {
         ensure!(end.master_stopped.is_some() && end.slots.iter().all(|s| s.state == "stopped"), "{end}");
         ensure!(end.performs[0] > last.performs[0], "no perform counted after the storm: {end}");
         println!(
-            "       seed {seed}: 200 kills in {:.1} s (mean delay {} ms), {own} after the killed master's own write; \
-             {} ok performs counted",
+            "       seed {seed}: 200 kills in {:.1} s (mean delay {} µs), {own} after the killed master's first write, \
+             {mid_write} between a write and its rename; {} ok performs counted",
             started.elapsed().as_secs_f64(),
             delays / 200,
             end.performs[0]
