@@ -133,13 +133,24 @@ impl Health {
     }
 
     /// In a worker with a state file: slot `slot`'s perform starts, scheduled at `scheduled_ms`
-    /// (wall clock) if it has a schedule.
-    pub fn started(&self, slot: usize, scheduled_ms: Option<u64>) {
+    /// (wall clock) if it has a schedule. `back_to_back`: nothing waited since the worker
+    /// stamped its last perform's end, which is then this start on the coarse clock too, and
+    /// the clock is not read again (a fast loop's cost).
+    pub fn started(&self, slot: usize, scheduled_ms: Option<u64>, back_to_back: bool) {
         let me = self.slots.get(slot);
-        me.started.store(sys::now_coarse().as_nanos() as u64, Relaxed);
+        let now = match back_to_back {
+            true => me.ended.load(Relaxed),
+            false => sys::now_coarse().as_nanos() as u64,
+        };
+        me.started.store(now, Relaxed);
         if let Some(ms) = scheduled_ms {
             me.scheduled.store(ms, Relaxed);
         }
+    }
+
+    /// Whether a perform of slot `slot` started (stamped with a state file only).
+    pub fn has_started(&self, slot: usize) -> bool {
+        self.slots.get(slot).started.load(Relaxed) != 0
     }
 
     /// Slot `slot`'s perform failed (`how`), as `what` says: counted by its worker, or by the
@@ -259,6 +270,20 @@ mod tests {
         assert_eq!((two.counts, two.in_a_row, two.outcome), ([1, 0, 0, 1], 1, Some(Ended::Killed)));
         assert_eq!(health.slot(1).counts, [0, 1, 0, 0]);
         assert_eq!(health.last_failure().chars().count(), "worker 2: ".len() + 500, "cut to 1,000 bytes");
+    }
+
+    #[test]
+    fn a_back_to_back_start_is_the_last_end() {
+        let health = Health::new(1).unwrap();
+        health.started(0, Some(7), false);
+        let first = health.slot(0);
+        assert!(first.started.is_some() && first.ended.is_none() && first.scheduled_ms == Some(7), "{first:?}");
+        // Past a tick of the coarse clock.
+        std::thread::sleep(Duration::from_millis(30));
+        health.succeeded(0);
+        health.started(0, None, true);
+        let next = health.slot(0);
+        assert!(next.started == next.ended && next.started > first.started, "{first:?} then {next:?}");
     }
 
     #[test]

@@ -44,7 +44,7 @@ const SIZE_GOAL_KB: f64 = 600.0;
 
 /// Processes created since boot: the `processes` line of /proc/stat (every fork, vfork and
 /// clone, threads included).
-fn forks_so_far() -> Result<u64, String> {
+pub(crate) fn forks_so_far() -> Result<u64, String> {
     let stat = std::fs::read_to_string("/proc/stat").map_err(|e| format!("/proc/stat: {e}"))?;
     stat.lines()
         .find_map(|l| l.strip_prefix("processes "))

@@ -26,6 +26,7 @@ mod procfs;
 mod procs;
 mod records;
 mod samplers;
+mod state;
 mod sys;
 mod table;
 mod watchdog;
@@ -82,7 +83,7 @@ fn main() {
     let mut rows = Vec::new();
     let started = now_ns();
     type Item = fn(&Cfg, &mut Cache) -> Result<Vec<Row>, String>;
-    let items: [(u8, &str, Item); 18] = [
+    let items: [(u8, &str, Item); 19] = [
         (1, "forking throughput", item1),
         (2, "simple loop overhead", |c, _| item2(c)),
         (3, "respawn latency", |c, _| item3(c)),
@@ -101,6 +102,7 @@ fn main() {
         (16, "sisyphus command: start-up to the first run's output", |c, _| command::item16(c)),
         (17, "sisyphus command: stripped binary size", |c, _| command::item17(c)),
         (18, "calendar schedules: Cron::next_after", |c, _| cron::item18(c)),
+        (19, "run state on disk: performs/s with and without a state file", |c, _| state::item19(c)),
     ];
     for (item, name, run) in items {
         if !only.is_empty() && !only.contains(&item) {

@@ -15,7 +15,7 @@ use crate::{MS, SEC};
 
 /// Performs per second: from the first TICK after iteration 0 (warm-up) to the first TICK at
 /// least `window` later.
-fn tick_rate(p: &mut Proc, window: Duration) -> Result<f64, String> {
+pub(crate) fn tick_rate(p: &mut Proc, window: Duration) -> Result<f64, String> {
     let deadline = after(4 * window + 20 * SEC);
     let first = p.expect("a tick after the first", deadline, |r| r.kind == TICK && r.a > 0)?;
     loop {
@@ -46,7 +46,7 @@ pub(crate) fn fork_rate(cfg: &Cfg, mib: usize, bare: bool) -> Result<f64, String
     })
 }
 
-const SIMPLE_TICK_MASK: u64 = (1 << 20) - 1;
+pub(crate) const SIMPLE_TICK_MASK: u64 = (1 << 20) - 1;
 
 /// ns per perform of a simple-strategy worker loop (`timeout`: with a perform timeout).
 pub(crate) fn simple_ns(cfg: &Cfg, timeout: Option<Duration>) -> Result<f64, String> {

@@ -58,7 +58,7 @@ pub struct Driver<'a, J: Job> {
     pub forked: BTreeSet<usize>,
     /// The process groups SIGKILLed, which must be empty before the master reports its exit.
     pub killed: Vec<Pid>,
-    /// The slots whose first worker makes a catch-up perform.
+    /// The slots to catch up: their first worker to start a perform makes it a catch-up.
     pub catch_up: BTreeSet<usize>,
 }
 
@@ -103,9 +103,9 @@ impl<J: Job> World for Driver<'_, J> {
             workers: self.config.workers.max(slot + 1),
             tell_master: self.signals.is_some(),
             follow_log: self.follows_log(),
-            // Until the slot's first perform starts: a worker that failed its setup leaves the
-            // catch-up to its replacement.
-            catch_up: self.catch_up.contains(&slot) && self.health.slot(slot).started.is_none(),
+            // Until a worker of the slot starts a perform: one that failed its setup (or died
+            // before) passes the catch-up on to its replacement.
+            catch_up: self.catch_up.contains(&slot) && !self.health.has_started(slot),
             beat,
             health: self.health,
             logger: self.logger,

@@ -159,11 +159,14 @@ impl Keeper {
             return;
         }
         // Each file on its own: one that cannot be written does not hold the other back.
-        let wrote = [(&self.state, &text), (&self.metrics, &metrics)]
-            .into_iter()
-            .filter_map(|(path, text)| Some((path.as_deref()?, text)))
-            .map(|(path, text)| replace(path, text).map_err(|e| (path.to_path_buf(), e)))
-            .fold(Ok(()), Result::and);
+        let mut wrote = Ok(());
+        for (path, text) in [(&self.state, &text), (&self.metrics, &metrics)] {
+            let Some(path) = path.as_deref() else { continue };
+            if let Err(e) = replace(path, text) {
+                // The first failure is the one said.
+                wrote = wrote.and(Err((path.to_path_buf(), e)));
+            }
+        }
         match wrote {
             Ok(()) if self.failing => {
                 driver::log(world.logger, Level::Info, format_args!("run state written again"));

@@ -233,15 +233,18 @@ impl Worker<'_, '_> {
             // For a worker that may replace this one, even before its first perform.
             beat.set_next_due(pace.next());
         }
-        // One perform at once, outside the schedule, for a start missed while nothing ran.
-        // (Not when the schedule's first start is at once anyway.)
-        let mut catching_up = self.w.catch_up && clocked && pace.due() > pacing.now();
+        // One perform at once, outside the schedule, for a start missed while nothing ran; a
+        // first start due at once anyway (an interval's) is that perform, not one more.
+        let mut catching_up = self.w.catch_up && clocked && pace.due() > now;
         // Each start's time, for the state file.
         let tracked = self.w.config.state_file.is_some();
         // A line per perform only for a logger that keeps them: none costs a clock read.
         let debug = self.w.logger.enabled(Level::Debug);
         let mut iteration = 0;
+        // The last pass ended a perform, whose end its record stamped.
+        let mut ended_last = false;
         while self.go_on() {
+            let back_to_back = std::mem::take(&mut ended_last);
             if self.w.beat.reopen_requested() && self.w.beat.take_reopen() {
                 crate::log::reopen(self.w.logger, self.w.follow_log);
             }
@@ -275,7 +278,7 @@ impl Worker<'_, '_> {
                 if tracked {
                     let wall =
                         if pacing.cron.is_some() { start.scheduled } else { wall_now() - (now - start.scheduled) };
-                    self.w.health.started(self.w.slot, Some(wall.as_millis() as u64));
+                    self.w.health.started(self.w.slot, Some(wall.as_millis() as u64), false);
                 }
                 // For a worker that may replace this one.
                 beat.set_next_due(pace.next());
@@ -286,10 +289,11 @@ impl Worker<'_, '_> {
                 ctx = ctx.with_scheduled(Instant::now() - now.saturating_sub(start.scheduled));
             }
             if tracked && !clocked {
-                self.w.health.started(self.w.slot, None);
+                self.w.health.started(self.w.slot, None, back_to_back);
             }
             let began = debug.then(|| perform::starts(self.w, iteration, behind));
             let Some(outcome) = perform(self, &ctx) else { continue };
+            ended_last = true;
             let succeeded = outcome.is_ok();
             if clocked || !succeeded || pace.backing_off() {
                 pace.finished(succeeded, pacing.now());

@@ -13,6 +13,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod catchup;
 mod daemon;
 mod exits;
 mod failures;
@@ -21,11 +22,13 @@ mod health;
 mod host;
 mod inherit;
 mod input;
+mod metrics;
 mod naming;
 mod output;
 mod refusals;
 mod requests;
 mod schedule;
+mod state;
 mod stopping;
 mod verbose;
 mod wording;
@@ -42,6 +45,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use support::*;
 
+use catchup::{catch_up_after_a_downtime, catch_up_survives_a_failed_setup, catch_up_with_an_interval_runs_once};
 use daemon::{daemonize, daemonize_fails, daemonize_relative_command};
 use exits::{pidfile_held, restart_limit, stop_timeout, stray_signals_are_ignored};
 use failures::{backoff, killed_by_signal, missing_interpreter, relay_leaves_the_core_to_command, worker_killed};
@@ -50,11 +54,13 @@ use health::{failing_status, max_failures, max_failures_input, max_failures_pool
 use host::{without_bin_sh, without_dev, without_proc};
 use inherit::{descriptors, dispositions, environment, every_ignored_signal, script_without_shebang};
 use input::{bad_input, help_and_version};
+use metrics::{metrics_parse, metrics_written_when_the_state_file_cannot_be};
 use naming::name_option;
 use output::{pacing, pacing_survives_replacement, prefix, prefix_long_lines_through_a_pipe};
 use refusals::{full_disk_leaves_no_file, held_pidfile_leaves_no_log_file, missing_directory};
 use requests::{double_term, forced_stop, real_timeout, second_signal_within_a_second};
 use schedule::{bad_schedule_input, cron_runs_on_the_marks, next_prints_start_times_and_starts_nothing, splay_offsets};
+use state::{a_bad_state_file_is_set_aside, sigkill_storm, status_exit_codes, status_sees_a_zombie_master_as_gone};
 use stopping::{no_stop_signal, stop_as_runs_start, stop_signal, stop_signal_reaches_the_runs_group};
 use verbose::verbose_lines;
 use wording::{back_to_back, not_back_to_back, says_run};
@@ -155,6 +161,15 @@ fn main() {
         ("next_prints_start_times_and_starts_nothing", next_prints_start_times_and_starts_nothing),
         ("bad_schedule_input_exits_2_and_starts_nothing", bad_schedule_input),
         ("splay_offsets_are_stable_across_restarts_and_differ_by_host", splay_offsets),
+        ("state_file_stays_whole_through_200_sigkills_of_the_master", sigkill_storm),
+        ("a_bad_state_file_is_set_aside_and_the_start_goes_on", a_bad_state_file_is_set_aside),
+        ("status_exits_0_healthy_1_stale_or_failing_3_master_gone_2_unreadable", status_exit_codes),
+        ("status_sees_a_zombie_master_as_gone", status_sees_a_zombie_master_as_gone),
+        ("catch_up_after_a_downtime_runs_once_per_worker_then_the_schedule", catch_up_after_a_downtime),
+        ("catch_up_with_an_interval_runs_once_then_the_schedule", catch_up_with_an_interval_runs_once),
+        ("catch_up_survives_a_failed_setup", catch_up_survives_a_failed_setup),
+        ("metrics_file_parses_as_prometheus_text_and_agrees_with_the_state_file", metrics_parse),
+        ("metrics_file_is_written_when_the_state_file_cannot_be", metrics_written_when_the_state_file_cannot_be),
     ]);
 }
 
