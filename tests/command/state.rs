@@ -199,8 +199,9 @@ fn status_becomes(dir: &Dir, file: &str, options: &[&str], want: i32, verdict: &
 }
 
 /// `--status` exits 0 for a running, healthy pool; 1 once its last success is older than
-/// `--max-age`, or when more runs than `--max-failures` failed in a row (and `--max-age` with
-/// no success ever); 3 once its master is gone, SIGKILLed or stopped; 2 for a file that is
+/// `--max-age`, or when `--max-failures` runs or more failed in a row (as the master counts
+/// them), or with no success ever once `--max-age` has passed since the master started; 3 once
+/// its master is gone, SIGKILLed or stopped; 2 for a file that is
 /// missing, not a state file, or cut short, with one `sisyphus: --status PATH: ...` line.
 pub fn status_exit_codes() -> Outcome {
     let dir = Dir::new("status")?;
@@ -216,13 +217,16 @@ pub fn status_exit_codes() -> Outcome {
     let age = std::time::SystemTime::now().duration_since(success).unwrap_or_default();
     ensure!(age > SEC, "unhealthy {age:?} after the success, before --max-age 1s");
     status_is(&dir, &ok, &["--max-age", "1h"], 0, "OK")?;
-    // Every run fails: more than --max-failures in a row, and never a success.
+    // Every run fails: --max-failures in a row, and never a success.
     let mut bad = Sis::start(&dir, "failing", &["--state", &failing, "--", "sh", "-c", "exit 1"])?;
     status_becomes(&dir, &failing, &["--max-failures", "2"], 1, "UNHEALTHY: ")?;
     let state = state_at(&dir.join("failing.state"))?.unwrap_or_default();
-    ensure!(state.failures_in_a_row() > 2 && state.last_success().is_none(), "{state}");
+    ensure!(state.failures_in_a_row() >= 2 && state.last_success().is_none(), "{state}");
     status_is(&dir, &failing, &["--max-failures", "1000"], 0, "OK")?;
-    status_is(&dir, &failing, &["--max-age", "1h"], 1, "UNHEALTHY: no run succeeded within 1h0m")?;
+    // No success yet: healthy while the master is younger than --max-age (a nightly job just
+    // deployed), unhealthy once it is older.
+    status_is(&dir, &failing, &["--max-age", "1h"], 0, "OK")?;
+    status_becomes(&dir, &failing, &["--max-age", "1s"], 1, "UNHEALTHY: no run succeeded within 1s")?;
     status_is(&dir, &failing, &[], 0, "OK")?;
     // A SIGKILLed master (its workers follow it): gone, whatever else holds.
     kill(-sis.pid, libc::SIGKILL);
