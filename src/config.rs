@@ -110,15 +110,12 @@ impl Config {
         if (self.pacing.spread || self.pacing.align) && self.pacing.interval.is_none() {
             return bad("spread_starts and align_to_clock need an interval".into());
         }
-        if let Some(dir) = [&self.state_file, &self.metrics_file].into_iter().flatten().find(|p| p.is_dir()) {
-            return bad(format!(
-                "{} is a directory: give a file in it, such as {}",
-                dir.display(),
-                dir.join("state").display()
-            ));
-        }
+        crate::state::check_files([&self.state_file, &self.metrics_file], &[]).map_err(Error::Config)?;
         if self.catch_up && (!self.pacing.scheduled() || self.state_file.is_none()) {
             return bad("catch_up needs a schedule (an interval or cron) and a state_file".into());
+        }
+        if let Some((splay, every)) = self.pacing.splay.zip(self.pacing.interval).filter(|(s, i)| s > i) {
+            return bad(format!("splay ({splay:?}) is longer than the interval ({every:?}) it moves starts in"));
         }
         if self.pacing.splay.is_some() && !self.pacing.scheduled() {
             return bad("splay needs a schedule: an interval or cron".into());

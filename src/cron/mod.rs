@@ -155,6 +155,27 @@ impl fmt::Debug for Cron {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LocalTime(pub SystemTime);
 
+impl LocalTime {
+    /// A warning when `TZ` names a zone file that is not there (a typo: `Europe/Pariss`): the C
+    /// library then reads it, without a word, as UTC. `None` when `TZ` is unset, a POSIX rule
+    /// (`EST5EDT`), UTC, or a zone that exists.
+    pub fn zone_warning() -> Option<String> {
+        let tz = std::env::var_os("TZ").filter(|tz| !tz.is_empty())?;
+        let name = tz.to_string_lossy();
+        let name = name.strip_prefix(':').unwrap_or(&name);
+        // A POSIX rule such as `EST5EDT` or `CET-1CEST,M3.5.0,M10.5.0/3` needs no file.
+        let builtin = matches!(name, "UTC" | "GMT" | "UCT" | "Universal" | "Zulu");
+        if builtin || name.contains(',') || !name.contains('/') && name.bytes().any(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let dir = std::env::var_os("TZDIR").unwrap_or_else(|| "/usr/share/zoneinfo".into());
+        let dir = std::path::Path::new(&dir);
+        let found = if name.starts_with('/') { std::path::Path::new(name).exists() } else { dir.join(name).exists() };
+        let dir = dir.display();
+        (!found).then(|| format!("TZ={name:?} names no zone file (in {dir}): times are read as UTC"))
+    }
+}
+
 impl fmt::Display for LocalTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         crate::sys::reread_time_zone();

@@ -87,6 +87,9 @@ fn field(f: &Field, text: &str) -> Result<Set, Error> {
             Some((range, step)) => (range, Some(step)),
             None => (part, None),
         };
+        if range.is_empty() || range.split('-').any(str::is_empty) {
+            return Err(bad(format!("{name} {text:?}: a value is missing (or negative)")));
+        }
         let (lo, hi) = if range == "*" {
             if part.len() != text.len() {
                 return Err(bad(format!("{name} {text:?}: `*` cannot be part of a list")));
@@ -95,7 +98,11 @@ fn field(f: &Field, text: &str) -> Result<Set, Error> {
         } else if let Some((lo, hi)) = range.split_once('-') {
             let (lo, hi) = (value(f, lo)?, value(f, hi)?);
             // `fri-sun`: Sunday closes a range as 7.
-            (lo, if f.max == 7 && hi == 0 && lo > 0 { 7 } else { hi })
+            match (lo, hi) {
+                (1.., 0) if f.max == 7 => (lo, 7),
+                (7, ..7) if f.max == 7 => (0, hi),
+                _ => (lo, hi),
+            }
         } else {
             let v = value(f, range)?;
             if let Some(step) = step {

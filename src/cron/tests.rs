@@ -111,6 +111,8 @@ fn refuses_with_the_field_and_the_fix() {
         ("0 0 * april *", r#"month "april" is not a number or a name (jan-dec)"#),
         ("0 0 * * wednesday", r#"day-of-week "wednesday" is not a number or a name (sun-sat)"#),
         ("+5 * * * *", r#"minute "+5" is not a number"#),
+        ("-5 * * * *", r#"minute "-5": a value is missing (or negative)"#),
+        ("1,,2 * * * *", r#"minute "1,,2": a value is missing"#),
         ("*", r#""*" has 1 field;"#),
         ("0 0 * * */8", r#"the step "8" must be a whole number from 1 to 7"#),
         ("*/0 * * * *", r#"minute "*/0": the step "0" must be a whole number from 1 to 60"#),

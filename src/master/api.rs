@@ -173,6 +173,8 @@ impl<J: Job> Master<J> {
     /// [`Error::Config`], naming the setting at fault.
     pub fn validate(&self) -> Result<(), Error> {
         self.config.validate()?;
+        let files = [&self.config.state_file, &self.config.metrics_file];
+        crate::state::check_files(files, self.pidfile.as_deref().as_slice()).map_err(Error::Config)?;
         if self.daemon && self.config.allow_threads {
             return Err(Error::Config(
                 "daemonize with allow_threads: the daemon is a forked copy with only the calling thread".into(),

@@ -121,10 +121,11 @@ impl Keeper {
             let (last, due) = (LocalTime(UNIX_EPOCH + last), LocalTime(UNIX_EPOCH + due));
             let what = format!("worker {slot} missed its start of {due} while nothing ran (its last was {last})");
             if config.catch_up {
-                driver::log(logger, Level::Info, format_args!("{what}: catching up with one perform now"));
+                let noun = config.noun;
+                driver::log(logger, Level::Info, format_args!("{what}: catching up with one {noun} now"));
                 catch_up.insert(slot);
             } else {
-                driver::log(logger, Level::Info, format_args!("{what}; catch_up is off"));
+                driver::log(logger, Level::Info, format_args!("{what}; no catch-up asked"));
             }
         }
         catch_up
@@ -208,12 +209,17 @@ impl Keeper {
             restarts: before.restarts + status.restarts,
             timeouts: before.timeouts + status.timeouts,
             late_starts: before.late_starts + status.late_starts,
+            in_a_row: 0,
             slots: Vec::new(),
         };
         for &slot in &world.forked {
             let runs = world.health.slot(slot);
             state.performs.iter_mut().zip(runs.counts).for_each(|(total, n)| *total += n);
         }
+        // Across the pool, as max_failures counts: the last master's count goes on until a
+        // success here.
+        let succeeded = state.performs[Ended::Ok as usize - 1] > before.performs[Ended::Ok as usize - 1];
+        state.in_a_row = world.health.in_a_row() + if succeeded { 0 } else { before.in_a_row };
         for slot in 0..status.target {
             let (runs, prev) = (world.health.slot(slot), before.slots.get(slot).cloned().unwrap_or_default());
             let ready = world.beats.get(slot).heartbeat().ready;

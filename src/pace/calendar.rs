@@ -2,7 +2,6 @@
 //! start, a slot's fixed splay offset, a start missed while nothing ran, and the line that
 //! says so at start-up.
 
-use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Pace, Pacing};
@@ -34,22 +33,10 @@ impl Pacing {
     }
 }
 
-/// With a calendar, a warning when `TZ` names a zone file that is not there: the C library
-/// then reads it, silently, as UTC.
+/// With a calendar, a warning when `TZ` names a zone file that is not there.
 pub fn unknown_zone(pacing: &Pacing) -> Option<String> {
     pacing.cron?;
-    let tz = std::env::var_os("TZ").filter(|tz| !tz.is_empty())?;
-    let name = tz.to_string_lossy();
-    let name = name.strip_prefix(':').unwrap_or(&name);
-    // A POSIX rule such as `EST5EDT` or `CET-1CEST,M3.5.0,M10.5.0/3` needs no file.
-    let builtin = matches!(name, "UTC" | "GMT" | "UCT" | "Universal" | "Zulu");
-    if builtin || name.contains(',') || !name.contains('/') && name.bytes().any(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let dir = std::env::var_os("TZDIR").unwrap_or_else(|| "/usr/share/zoneinfo".into());
-    let found = if name.starts_with('/') { Path::new(name).exists() } else { Path::new(&dir).join(name).exists() };
-    let dir = Path::new(&dir).display();
-    (!found).then(|| format!("TZ={name:?} names no zone file (in {dir}): the schedule runs on UTC"))
+    LocalTime::zone_warning()
 }
 
 /// The wall clock, since the Unix epoch.

@@ -5,7 +5,7 @@
 mod metrics;
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::Error;
@@ -48,6 +48,9 @@ pub struct RunState {
     pub timeouts: u64,
     /// Performs started late against the schedule.
     pub late_starts: u64,
+    /// Failed performs in a row across the pool, since the last success in any slot: what
+    /// [`max_failures`](crate::Master::max_failures) counts.
+    pub in_a_row: u64,
     /// One per worker slot.
     pub slots: Vec<SlotState>,
 }
@@ -87,9 +90,9 @@ impl RunState {
         text.parse()
     }
 
-    /// The most failures in a row of any slot.
+    /// Failed performs in a row across the pool ([`in_a_row`](RunState::in_a_row)).
     pub fn failures_in_a_row(&self) -> u64 {
-        self.slots.iter().map(|s| s.failures_in_a_row).max().unwrap_or(0)
+        self.in_a_row
     }
 
     /// When a perform last succeeded, in any slot.
@@ -107,7 +110,7 @@ impl fmt::Display for RunState {
         let (started, stopped) = (Time(self.master_started), Time(self.master_stopped));
         writeln!(f, "master {} {started} {stopped}\nschedule {}", self.master_pid, one_line(&self.schedule))?;
         writeln!(f, "performs {ok} {failed} {timeout} {killed}\nrestarts {}", self.restarts)?;
-        writeln!(f, "timeouts {}\nlate_starts {}", self.timeouts, self.late_starts)?;
+        writeln!(f, "timeouts {}\nlate_starts {}\nin_a_row {}", self.timeouts, self.late_starts, self.in_a_row)?;
         for (i, s) in self.slots.iter().enumerate() {
             let outcome = if s.outcome.is_empty() { "-" } else { &s.outcome };
             let (scheduled, started, ended) = (Time(s.scheduled), Time(s.started), Time(s.ended));
@@ -149,6 +152,7 @@ impl std::str::FromStr for RunState {
                 ("restarts", [n]) => state.restarts = num(n)?,
                 ("timeouts", [n]) => state.timeouts = num(n)?,
                 ("late_starts", [n]) => state.late_starts = num(n)?,
+                ("in_a_row", [n]) => state.in_a_row = num(n)?,
                 ("slot", [n, st, sched, start, end, outcome, success, in_a_row, next])
                     if num(n)? == state.slots.len() as u64 =>
                 {
@@ -175,6 +179,31 @@ impl std::str::FromStr for RunState {
         }
         Err(Error::Config("state file cut short: no `end` line".into()))
     }
+}
+
+/// The state and metrics files, as given: each in a folder that exists and not a folder
+/// itself, and no two the same file, nor the same as any of `others` (a pidfile, a log file).
+pub fn check_files(files: [&Option<PathBuf>; 2], others: &[&Path]) -> Result<(), String> {
+    let names = ["state_file", "metrics_file"];
+    let files: Vec<(&str, &Path)> =
+        names.into_iter().zip(files).filter_map(|(name, p)| Some((name, p.as_deref()?))).collect();
+    let others: Vec<(&str, &Path)> = others.iter().map(|p| ("the pidfile", *p)).collect();
+    for (i, &(name, path)) in files.iter().enumerate() {
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if path.is_dir() {
+            let example = path.join("state");
+            let (path, example) = (path.display(), example.display());
+            return Err(format!("{name} {path} is a directory: give a file in it, such as {example}"));
+        }
+        if !folder.is_dir() {
+            return Err(format!("{name} {}: there is no directory {}", path.display(), folder.display()));
+        }
+        let same = |(_, other): &&(&str, &Path)| std::path::absolute(other).ok() == std::path::absolute(path).ok();
+        if let Some((other, _)) = files[..i].iter().chain(&others).find(same) {
+            return Err(format!("{name} {} is {other}'s path too: give each its own file", path.display()));
+        }
+    }
+    Ok(())
 }
 
 /// A time in the file: Unix seconds and milliseconds, or `-`.

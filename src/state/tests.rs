@@ -29,6 +29,7 @@ fn sample() -> RunState {
         restarts: 2,
         timeouts: 1,
         late_starts: 0,
+        in_a_row: 2,
         slots: vec![slot, SlotState { state: "starting".into(), ..SlotState::default() }],
     }
 }

@@ -60,7 +60,10 @@ use output::{pacing, pacing_survives_replacement, prefix, prefix_long_lines_thro
 use refusals::{full_disk_leaves_no_file, held_pidfile_leaves_no_log_file, missing_directory};
 use requests::{double_term, forced_stop, real_timeout, second_signal_within_a_second};
 use schedule::{bad_schedule_input, cron_runs_on_the_marks, next_prints_start_times_and_starts_nothing, splay_offsets};
-use state::{a_bad_state_file_is_set_aside, sigkill_storm, status_exit_codes, status_sees_a_zombie_master_as_gone};
+use state::{
+    a_bad_state_file_is_set_aside, sigkill_storm, state_paths_that_cannot_work_are_refused, status_exit_codes,
+    status_sees_a_zombie_master_as_gone,
+};
 use stopping::{no_stop_signal, stop_as_runs_start, stop_signal, stop_signal_reaches_the_runs_group};
 use verbose::verbose_lines;
 use wording::{back_to_back, not_back_to_back, says_run};
@@ -165,6 +168,7 @@ fn main() {
         ("a_bad_state_file_is_set_aside_and_the_start_goes_on", a_bad_state_file_is_set_aside),
         ("status_exits_0_healthy_1_stale_or_failing_3_master_gone_2_unreadable", status_exit_codes),
         ("status_sees_a_zombie_master_as_gone", status_sees_a_zombie_master_as_gone),
+        ("state_paths_that_cannot_work_are_refused", state_paths_that_cannot_work_are_refused),
         ("catch_up_after_a_downtime_runs_once_per_worker_then_the_schedule", catch_up_after_a_downtime),
         ("catch_up_with_an_interval_runs_once_then_the_schedule", catch_up_with_an_interval_runs_once),
         ("catch_up_survives_a_failed_setup", catch_up_survives_a_failed_setup),

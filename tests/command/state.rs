@@ -306,3 +306,36 @@ pub fn status_sees_a_zombie_master_as_gone() -> Outcome {
     verdict?;
     nothing_left()
 }
+
+/// Files of the run state that cannot work are refused before anything starts (exit 2, one
+/// line naming the option): one path for two files (the state file and the pidfile, the
+/// metrics file or the log file), a state file in a folder that does not exist, a folder given
+/// as the state file; and `--status` with an option for a pool.
+pub fn state_paths_that_cannot_work_are_refused() -> Outcome {
+    let dir = Dir::new("paths")?;
+    let (f, missing, folder) = (dir.at("f"), dir.at("nowhere/state"), dir.at(""));
+    let cases: [(&[&str], &str); 7] = [
+        (&["--pidfile", &f, "--state", &f], "--state "),
+        (&["--state", &f, "--metrics", &f], "--metrics "),
+        (&["--log-file", &f, "--state", &f], "--log-file and --state name one file"),
+        (&["--log-file", &f, "--pidfile", &f], "--log-file and --pidfile name one file"),
+        (&["--state", &missing], "there is no directory"),
+        (&["--metrics", &folder], "is a directory"),
+        (&["--status", &f, "--interval", "1s"], "--status reads a state file and starts nothing"),
+    ];
+    for (args, says) in cases {
+        let args: Vec<&str> = args.iter().copied().chain(["--interval", "1s", "--", "true"]).collect();
+        let args = if args[0] == "--status" { &args[..4] } else { &args[..] };
+        let (code, out, err) = run_to_end(&dir, "paths", args)?;
+        ensure!(
+            code == 2
+                && out.is_empty()
+                && err.starts_with("sisyphus: ")
+                && err.contains(says)
+                && err.lines().count() == 1,
+            "{args:?}: exit {code}, stderr {err:?} (want 2 and {says:?})"
+        );
+        ensure!(!Path::new(&f).exists(), "{args:?} left {f}");
+    }
+    nothing_left()
+}

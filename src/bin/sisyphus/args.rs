@@ -316,6 +316,13 @@ fn number(name: &str, text: &str, min: u64, max: u64) -> Result<u64, String> {
 /// What the options say together, in the library's words. The rest of the settings are
 /// checked once COMMAND is found (a missing COMMAND exits 127 before a bad timeout exits 2).
 fn check(o: &Options) -> Result<(), String> {
+    // The library checks the others against each other.
+    let log = o.log_file.as_deref().and_then(|p| std::path::absolute(p).ok());
+    for (flag, other) in [("--pidfile", &o.pidfile), ("--state", &o.state), ("--metrics", &o.metrics)] {
+        if log.is_some() && other.as_deref().and_then(|p| std::path::absolute(p).ok()) == log {
+            return Err(format!("--log-file and {flag} name one file: give each its own"));
+        }
+    }
     let mut pacing = Master::new(Nothing);
     if let Some(every) = o.interval {
         pacing = pacing.interval(every);
@@ -365,6 +372,8 @@ pub fn flag_names(text: &str) -> String {
         ("splay", "--splay"),
         ("catch_up", "--catch-up"),
         ("state_file", "--state"),
+        ("metrics_file", "--metrics"),
+        ("the pidfile's", "--pidfile's"),
         ("stop_signal", "--stop-signal"),
         ("spread_starts", "--spread"),
         ("align_to_clock", "--align"),

@@ -249,7 +249,9 @@ impl Job for Run {
 /// The wall-clock time of the monotonic `at`, in whole Unix seconds.
 fn unix_secs(at: std::time::Instant) -> u64 {
     let wall = SystemTime::now() - at.elapsed();
-    wall.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+    // To the nearest millisecond first: the two clocks are read microseconds apart, and a start
+    // due on a whole second must not read as the one before.
+    (wall.duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64 + 500) / 1_000_000
 }
 
 /// `None` for success, else how it ended: `exited with code 3`, `was killed by signal 9`.

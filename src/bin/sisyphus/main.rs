@@ -52,9 +52,9 @@ once). Options end at -- or at COMMAND.
                            a start while nothing ran runs once at start
       --metrics PATH       keep Prometheus metrics in PATH (textfile collector)
       --status PATH        print the state in PATH and exit: 0 healthy, 1
-                           unhealthy, 3 its master is gone
+                           unhealthy, 3 its master is gone, 2 unreadable
       --max-age DUR        with --status: unhealthy if no run succeeded within
-                           DUR (and --max-failures N: if more failed in a row)
+                           DUR (and --max-failures N: if N in a row failed)
       --spread             spread the workers' first runs over the interval
       --align              start runs on wall-clock multiples of the interval
       --strategy S         forking (default: each run is exec'd from a fresh
@@ -90,19 +90,6 @@ Examples:
       --interval 5m -- /usr/local/bin/sweep
 ";
 
-/// `--next`: the schedule's next `count` start times, one per line in local time, before any
-/// `--splay` (each worker's offset is logged when it runs), starting nothing.
-fn print_next(o: &Options, count: u64) -> ExitCode {
-    let Some(cron) = o.cron else { return usage("--next needs --cron") };
-    let mut t = o.from.map_or_else(std::time::SystemTime::now, |from| from.0);
-    let mut text = String::new();
-    for _ in 0..count {
-        t = cron.next_after(t);
-        text += &format!("{}\n", sisyphus::LocalTime(t));
-    }
-    print("start times", &text)
-}
-
 fn main() -> ExitCode {
     // First thing: the mask COMMAND will be given back.
     let mask = sys::Mask::current();
@@ -119,7 +106,7 @@ fn main() -> ExitCode {
         return status::report(path, options.max_age, options.max_failures);
     }
     if let Some(count) = options.next {
-        return print_next(&options, count);
+        return status::print_next(&options, count);
     }
     let mut options = options;
     let path = match find(&options.command[0]) {

@@ -1,6 +1,7 @@
-//! `--status PATH`: how a pool stands, from its state file, for a person, a liveness probe or a
-//! Nagios-style check. Exits 0 healthy, 1 unhealthy (`--max-age`, `--max-failures`), 3 when
-//! the master that wrote the file is gone, 2 when the file cannot be read.
+//! What the command says without running anything. `--status PATH`: how a pool stands, from
+//! its state file, for a person, a liveness probe or a Nagios-style check; exits 0 healthy, 1
+//! unhealthy (`--max-age`, `--max-failures`), 3 when the master that wrote the file is gone, 2
+//! when the file cannot be read. `--next N`: a calendar's next start times.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -8,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use sisyphus::{LocalTime, RunState};
 
+use crate::args::Options;
 use crate::sys;
 
 pub fn report(path: &Path, max_age: Option<Duration>, max_failures: Option<u64>) -> ExitCode {
@@ -54,7 +56,8 @@ pub fn report(path: &Path, max_age: Option<Duration>, max_failures: Option<u64>)
     } else if let Some(age) = stale {
         (format!("UNHEALTHY: no run succeeded within {}", human(age)), 1)
     } else if let Some(n) = failing {
-        (format!("UNHEALTHY: {} runs failed in a row (--max-failures {n})", state.failures_in_a_row()), 1)
+        let in_a_row = state.failures_in_a_row();
+        (format!("UNHEALTHY: {in_a_row} runs failed in a row across the pool (--max-failures {n})"), 1)
     } else {
         ("OK".to_string(), 0)
     };
@@ -80,4 +83,20 @@ fn human(d: Duration) -> String {
         3600..86_400 => format!("{}h{}m", s / 3600, s % 3600 / 60),
         _ => format!("{}d{}h", s / 86_400, s % 86_400 / 3600),
     }
+}
+
+/// `--next`: the schedule's next `count` start times, one per line in local time, before any
+/// `--splay` (each worker's offset is logged when it runs), starting nothing.
+pub fn print_next(o: &Options, count: u64) -> ExitCode {
+    let Some(cron) = o.cron else { return crate::usage("--next needs --cron") };
+    if let Some(warning) = sisyphus::LocalTime::zone_warning() {
+        crate::complain(&format!("sisyphus: warning: {warning}"));
+    }
+    let mut t = o.from.map_or_else(std::time::SystemTime::now, |from| from.0);
+    let mut text = String::new();
+    for _ in 0..count {
+        t = cron.next_after(t);
+        text += &format!("{}\n", sisyphus::LocalTime(t));
+    }
+    crate::print("start times", &text)
 }
