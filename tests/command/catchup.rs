@@ -72,13 +72,13 @@ pub fn catch_up_after_a_downtime() -> Outcome {
         ensure!(at_once, "worker {w}'s catch-up came {now:.3} s after the start (T = {t}): {got:?}");
         ensure!((4.0..4.5).contains(&next), "worker {w}'s next run at T + {next:.3} s, not T + 4: {got:?}");
         let line = format!("worker {w} missed its start of ");
-        let said = second.err().lines().any(|l| l.contains(&line) && l.ends_with(": catching up with one perform now"));
+        let said = second.err().lines().any(|l| l.contains(&line) && l.ends_with(": catching up with one run now"));
         ensure!(said, "no catch-up line for worker {w}{}", second.show());
     }
     // C, after T + 6 passed, without --catch-up: the missed starts said, nothing before T + 8.
     until_wall(t + 6.2)?;
     let mut third = start("c", false)?;
-    let said = |sis: &Sis| sis.err().lines().filter(|l| l.ends_with("; catch_up is off")).count() == 2;
+    let said = |sis: &Sis| sis.err().lines().filter(|l| l.ends_with("; no catch-up asked")).count() == 2;
     third.until("the missed starts logged", 5 * SEC, || said(&third))?;
     third.until("a run of each worker", 10 * SEC, || both(&c, 1))?;
     third.stop()?;
@@ -111,7 +111,7 @@ pub fn catch_up_with_an_interval_runs_once() -> Outcome {
     let gap = got[1].1 - got[0].1;
     let paced = gap > 0.9;
     ensure!(paced, "two runs {:.0} ms apart after the catch-up: {got:?}{}", gap * 1e3, second.show());
-    ensure!(second.err().contains("catching up with one perform now"), "{}", second.show());
+    ensure!(second.err().contains("catching up with one run now"), "{}", second.show());
     ensure!(!second.err().contains(" WARN "), "a WARN (a late start?){}", second.show());
     nothing_left()
 }

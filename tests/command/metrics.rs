@@ -133,11 +133,19 @@ pub fn metrics_parse() -> Outcome {
 /// date until the stop (`sisyphus_up` 1, then 0).
 pub fn metrics_written_when_the_state_file_cannot_be() -> Outcome {
     let dir = Dir::new("metricsalone")?;
-    let (state, metrics) = (dir.at("nowhere/state"), dir.join("sisyphus.prom"));
+    // A folder that goes away once the pool runs (a folder missing at the start is refused).
+    let (folder, state, metrics) = (dir.join("gone"), dir.at("gone/state"), dir.join("sisyphus.prom"));
+    std::fs::create_dir(&folder).map_err(|e| e.to_string())?;
     let m = metrics.to_string_lossy().into_owned();
     let mut sis = Sis::start(&dir, "alone", &["--state", &state, "--metrics", &m, "--", "true"])?;
     let up = |v: &str| format!("sisyphus_up{{name=\"sisyphus\"}} {v}\n");
     sis.until("the metrics file, up 1", 10 * SEC, || read(&metrics).contains(&up("1")))?;
+    std::fs::remove_dir_all(&folder).map_err(|e| e.to_string())?;
+    let failed = |sis: &Sis| sis.err().contains(&format!("cannot write {state}: "));
+    sis.until("the state file's write failing", 10 * SEC, || failed(&sis))?;
+    // The metrics go on: their counts still move.
+    let before = read(&metrics);
+    sis.until("the metrics file rewritten", 10 * SEC, || read(&metrics) != before)?;
     sis.stop()?;
     ensure!(read(&metrics).contains(&up("0")), "after the stop:\n{}", read(&metrics));
     let err = sis.err();
