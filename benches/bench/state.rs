@@ -1,4 +1,4 @@
-//! Item 18, run state on disk (issue 19): what `Master::state_file` costs a fast loop, and how
+//! Item 19, run state on disk (issue 19): what `Master::state_file` costs a fast loop, and how
 //! often the master writes the file. The same job runs with and without a state file, the two
 //! alternating run by run, so drift falls on both alike; a forking no-op perform, a simple
 //! no-op perform (where a clock read per perform shows most), and the command's
@@ -184,11 +184,11 @@ fn rows(what: &str, unit: &str, samples: (Vec<Sample>, Vec<Sample>)) -> Vec<Row>
     let ratios = plain.iter().zip(&with).map(|(p, w)| w.0 / p.0).collect();
     let writes = with.iter().filter_map(|s| s.1).collect();
     vec![
-        Row::new(18, format!("{what}: {unit} with a state file"), "/s", rate(&with)).base(median(&rate(&plain))),
-        Row::new(18, format!("{what}: with / without, run by run"), "ratio", ratios)
+        Row::new(19, format!("{what}: {unit} with a state file"), "/s", rate(&with)).base(median(&rate(&plain))),
+        Row::new(19, format!("{what}: with / without, run by run"), "ratio", ratios)
             .base(1.0)
             .goal(Goal::RatioAtLeast(SHARE)),
-        Row::new(18, format!("{what}: state file writes"), "/s", writes),
+        Row::new(19, format!("{what}: state file writes"), "/s", writes),
     ]
 }
 
@@ -209,6 +209,6 @@ pub(crate) fn item19(cfg: &Cfg) -> Result<Vec<Row>, String> {
     let samples = (0..cfg.runs).map(|_| command(cfg, true, &flip)).collect::<Result<Vec<_>, _>>()?;
     let writes = samples.iter().filter_map(|s| s.1).collect();
     let what = "sisyphus -w 2 -- sh -c 'exit $((SISYPHUS_ITERATION % 2))': state file writes";
-    out.push(Row::new(18, what, "/s", writes).goal(Goal::AtMost(4.0)));
+    out.push(Row::new(19, what, "/s", writes).goal(Goal::AtMost(4.0)));
     Ok(out)
 }
