@@ -31,7 +31,7 @@ fn until_wall(t: f64) -> Outcome {
 /// stops; once T + 2 s has passed while nothing ran, a second with `--catch-up` logs each
 /// worker's missed start as a catch-up and runs each worker once at once (well before T + 4),
 /// then each once at T + 4; a third, started after T + 6 passed without `--catch-up`, logs the
-/// missed starts (`catch_up is off`) and runs nothing before T + 8.
+/// missed starts (`no catch-up asked`) and runs nothing before T + 8.
 pub fn catch_up_after_a_downtime() -> Outcome {
     let dir = Dir::new("catchup")?;
     let (path, file) = (dir.join("state"), dir.at("state"));
