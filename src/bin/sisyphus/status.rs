@@ -44,7 +44,8 @@ pub fn report(path: &Path, max_age: Option<Duration>, max_failures: Option<u64>)
     }
     let [ok, failed, timeout, killed] = state.performs;
     out += &format!("runs: {ok} ok, {failed} failed, {timeout} timed out, {killed} killed; ");
-    out += &format!("{} restarts, {} late starts\n", state.restarts, state.late_starts);
+    out += &format!("{} restarts, {} late starts; ", state.restarts, state.late_starts);
+    out += &format!("{} failed in a row across the pool\n", state.failures_in_a_row());
     let gone = state.master_stopped.is_some() || !sys::alive(state.master_pid);
     // No success yet: counted from when the file, or this master, began.
     let since = state.last_success().or(state.created.max(state.master_started));
