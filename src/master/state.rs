@@ -76,6 +76,8 @@ pub struct Keeper {
     /// master's own.
     before: RunState,
     started: SystemTime,
+    /// What tells this master from a later process with its pid.
+    identity: String,
     /// The wall clock minus the monotonic one, at start: the runs' times are kept on the
     /// monotonic clock.
     wall_offset: Duration,
@@ -102,6 +104,7 @@ impl Keeper {
             metrics,
             before,
             started,
+            identity: sys::process_identity(sys::getpid() as u32).unwrap_or_default(),
             wall_offset,
             last_write: None,
             written,
@@ -200,6 +203,7 @@ impl Keeper {
             master_pid: world.master as u32,
             master_started: Some(self.started),
             master_stopped: stopped.then(SystemTime::now),
+            master_identity: self.identity.clone(),
             schedule: match (&config.pacing.cron, config.pacing.interval) {
                 (Some(cron), _) => format!("cron {cron}"),
                 (None, Some(every)) => format!("interval {}", Human(every)),

@@ -38,6 +38,9 @@ pub struct RunState {
     pub master_started: Option<SystemTime>,
     /// When that master stopped, if it did (one that was killed could not say).
     pub master_stopped: Option<SystemTime>,
+    /// What tells that master from a later process with its pid (Linux: the boot's id and
+    /// the process's start); empty where the system does not say.
+    pub master_identity: String,
     /// `cron 30 2 * * *`, `interval 30 s`, or `none`.
     pub schedule: String,
     /// Performs by how they ended: ok, failed, timeout, killed.
@@ -90,6 +93,18 @@ impl RunState {
         text.parse()
     }
 
+    /// Whether the master that wrote the file still runs: it did not stop, its pid runs and
+    /// is not a zombie, and (where the system says) it is the same process, not a later one
+    /// that was given its pid.
+    pub fn master_running(&self) -> bool {
+        let pid = self.master_pid;
+        let same = || {
+            self.master_identity.is_empty()
+                || crate::sys::process_identity(pid).is_none_or(|id| id == self.master_identity)
+        };
+        self.master_stopped.is_none() && crate::sys::running(pid) && same()
+    }
+
     /// Failed performs in a row across the pool ([`in_a_row`](RunState::in_a_row)).
     pub fn failures_in_a_row(&self) -> u64 {
         self.in_a_row
@@ -109,6 +124,9 @@ impl fmt::Display for RunState {
         writeln!(f, "{HEADER}\nname {}\ncreated {}", one_line(&self.name), Time(self.created))?;
         let (started, stopped) = (Time(self.master_started), Time(self.master_stopped));
         writeln!(f, "master {} {started} {stopped}\nschedule {}", self.master_pid, one_line(&self.schedule))?;
+        if !self.master_identity.is_empty() {
+            writeln!(f, "master_identity {}", one_line(&self.master_identity))?;
+        }
         writeln!(f, "performs {ok} {failed} {timeout} {killed}\nrestarts {}", self.restarts)?;
         writeln!(f, "timeouts {}\nlate_starts {}\nin_a_row {}", self.timeouts, self.late_starts, self.in_a_row)?;
         for (i, s) in self.slots.iter().enumerate() {
@@ -148,6 +166,7 @@ impl std::str::FromStr for RunState {
                         (time(started).ok_or_else(bad)?, time(stopped).ok_or_else(bad)?);
                 }
                 ("schedule", _) => state.schedule = rest.into(),
+                ("master_identity", [id]) => state.master_identity = id.to_string(),
                 ("performs", [a, b, c, d]) => state.performs = [num(a)?, num(b)?, num(c)?, num(d)?],
                 ("restarts", [n]) => state.restarts = num(n)?,
                 ("timeouts", [n]) => state.timeouts = num(n)?,

@@ -24,6 +24,7 @@ fn sample() -> RunState {
         master_pid: 1234,
         master_started: at(1_796_569_560_816),
         master_stopped: None,
+        master_identity: "5e1c0c3a-8f4e-4d7b-9a51-3c2b1f0e9d77/4242".into(),
         schedule: "cron */2 * * * * *".into(),
         performs: [100, 3, 1, 0],
         restarts: 2,
@@ -63,7 +64,7 @@ fn anything_else_is_refused_naming_the_line() {
     assert!(why("sisyphus-state 2\nend\n").contains("line 1"));
     assert!(why("").contains("line 1"));
     let garbled = text.replace("performs 100", "performs x100");
-    assert!(why(&garbled).contains("line 6"), "{}", why(&garbled));
+    assert!(why(&garbled).contains("line 7"), "{}", why(&garbled));
     assert!(why(&text.replace("slot 1 ", "slot 7 ")).contains("slot 7"));
 }
 
@@ -77,4 +78,20 @@ fn metrics_follow_the_text_format() {
     assert!(text.contains("sisyphus_up{name=\"sweep \\\"nightly\\\"\"} 1\n"));
     assert_eq!(text.matches("# HELP ").count(), 9);
     assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 4 + 8);
+}
+
+#[test]
+fn a_master_is_running_only_if_its_pid_is_the_same_process() {
+    let me = std::process::id();
+    let identity = crate::sys::process_identity(me).unwrap_or_default();
+    let state = RunState { master_pid: me, master_identity: identity.clone(), ..RunState::default() };
+    assert!(state.master_running(), "this very process: {identity:?}");
+    if !identity.is_empty() {
+        // Another process later given this pid: another start time.
+        let later = RunState { master_identity: format!("{identity}0"), ..state.clone() };
+        assert!(!later.master_running(), "a reused pid");
+    }
+    let stopped = RunState { master_stopped: at(1), ..state };
+    assert!(!stopped.master_running());
+    assert!(!RunState { master_pid: 0, ..RunState::default() }.master_running(), "pid 0 is no master");
 }

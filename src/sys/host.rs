@@ -1,7 +1,9 @@
-//! What the host says about itself: its name, and its time zone's offset from UTC at an instant
-//! (the C library's zone: `TZ`, else the system's).
+//! What the host says about itself: its name, its time zone's offset from UTC at an instant
+//! (the C library's zone: `TZ`, else the system's), and whether a process it ran still runs.
 
 use std::ffi::CStr;
+
+use super::Pid;
 
 unsafe extern "C" {
     // POSIX; the `libc` crate does not declare it.
@@ -39,4 +41,28 @@ pub fn hostname() -> String {
         return String::new();
     }
     CStr::from_bytes_until_nul(&buf).map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Whether process `pid` runs: it exists (perhaps another user's) and is not a zombie, dead
+/// but not yet reaped, which `kill(pid, 0)` still finds.
+pub fn running(pid: u32) -> bool {
+    let Ok(pid) = Pid::try_from(pid) else { return false };
+    let exists = pid > 0 && super::kill(pid, 0).map_or_else(|e| e.raw_os_error() == Some(libc::EPERM), |()| true);
+    exists && !matches!(proc_stat(pid as u32).and_then(|s| s.chars().next()), Some('Z' | 'X'))
+}
+
+/// What tells process `pid` from a later one with its pid: the boot's id and the process's
+/// start in clock ticks since boot (Linux's `/proc`); `None` where there is no `/proc`.
+pub fn process_identity(pid: u32) -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    // Field 22, counted from the state letter, which is field 3.
+    let start = proc_stat(pid)?.split(' ').nth(19)?.to_string();
+    Some(format!("{}/{start}", boot.trim()))
+}
+
+/// `/proc/PID/stat` from the state letter on (the name before it is in parentheses and may
+/// hold anything).
+fn proc_stat(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat[stat.rfind(')')? + 1..].trim_start().to_string())
 }

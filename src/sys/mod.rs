@@ -37,7 +37,7 @@ use libc::c_int;
 pub use daemon::{ReadyPipe, daemonize, reopen_output};
 pub use fd::{close, open_append};
 pub(crate) use globals::{CUT, DROPPED_LINES};
-pub use host::{hostname, reread_time_zone, utc_offset};
+pub use host::{hostname, process_identity, reread_time_zone, running, utc_offset};
 pub use notify::{NotifySocket, forget_service_env, notify_socket_set, watchdog_from_env};
 pub use os::{DEATH_SIGNAL_WORKS, thread_count};
 pub use output::write_nowait;

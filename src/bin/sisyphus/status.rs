@@ -10,7 +10,6 @@ use std::time::{Duration, SystemTime};
 use sisyphus::{LocalTime, RunState};
 
 use crate::args::Options;
-use crate::sys;
 
 pub fn report(path: &Path, max_age: Option<Duration>, max_failures: Option<u64>) -> ExitCode {
     let state = match RunState::read(path) {
@@ -25,7 +24,7 @@ pub fn report(path: &Path, max_age: Option<Duration>, max_failures: Option<u64>)
     let mut out = String::new();
     let master = match state.master_stopped {
         Some(at) => format!("stopped at {}", LocalTime(at)),
-        None if !sys::alive(state.master_pid) => "gone (killed?)".into(),
+        None if !state.master_running() => "gone (killed?)".into(),
         None => format!("running since {}", state.master_started.map_or("?".into(), |t| LocalTime(t).to_string())),
     };
     out += &format!("{}: master {} {master}; schedule {}\n", state.name, state.master_pid, state.schedule);
@@ -46,7 +45,7 @@ pub fn report(path: &Path, max_age: Option<Duration>, max_failures: Option<u64>)
     out += &format!("runs: {ok} ok, {failed} failed, {timeout} timed out, {killed} killed; ");
     out += &format!("{} restarts, {} late starts; ", state.restarts, state.late_starts);
     out += &format!("{} failed in a row across the pool\n", state.failures_in_a_row());
-    let gone = state.master_stopped.is_some() || !sys::alive(state.master_pid);
+    let gone = !state.master_running();
     // No success yet: counted from when the file, or this master, began.
     let since = state.last_success().or(state.created.max(state.master_started));
     let stale = max_age.filter(|age| since.is_none_or(|t| now.duration_since(t).unwrap_or_default() > *age));

@@ -212,24 +212,6 @@ pub fn executable(path: &std::path::Path) -> bool {
     unsafe { libc::access(c.as_ptr(), libc::X_OK) == 0 }
 }
 
-/// Whether process `pid` exists (it may belong to another user) and has not ended: a zombie,
-/// dead but not yet reaped by its parent, still answers `kill(pid, 0)`.
-pub fn alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
-    // SAFETY: signal 0 only checks that the process exists and may be signalled.
-    let exists = pid > 0
-        && (unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM));
-    exists && !ended(pid)
-}
-
-/// Whether `/proc` says `pid` is a zombie (`Z`) or dead (`X`); false without `/proc`.
-fn ended(pid: libc::pid_t) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
-    // The state letter follows the name, which is in parentheses and may hold anything.
-    let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next());
-    matches!(state, Some('Z' | 'X'))
-}
-
 /// A flag in memory shared with every process forked from this one after the call (the
 /// daemon, workers, runs), never unmapped; `None` if it cannot be mapped.
 pub fn shared_flag() -> Option<&'static std::sync::atomic::AtomicBool> {
