@@ -17,6 +17,15 @@ pub enum Noun {
 }
 
 impl Noun {
+    /// The setting that gives up after failures in a row: the library's name, or the
+    /// command's option.
+    pub fn max_failures(self) -> &'static str {
+        match self {
+            Noun::Perform => "max_failures",
+            Noun::Run => "--max-failures",
+        }
+    }
+
     /// What runs a forking perform: `perform child`, `run`.
     pub fn child(self) -> &'static str {
         match self {

@@ -160,7 +160,7 @@ impl Supervisor {
         if in_a_row >= n {
             self.failing = Some(in_a_row);
             let noun = self.cfg.noun;
-            say!(world, Error, "{in_a_row} {noun}s failed in a row (max_failures {n}): giving up");
+            say!(world, Error, "{in_a_row} {noun}s failed in a row ({} {n}): giving up", noun.max_failures());
             self.begin_stop(Cause::Failing(noun), now, world);
         }
     }

@@ -194,7 +194,7 @@ pub fn max_failures(strategy: &str) -> Outcome {
     ensure!(n == 5, "{n} runs, want 5{}", sis.show());
     let last = err.lines().last().unwrap_or("");
     ensure!(gave_up_after(&err) == Some(5) && last.contains("exited with code 1"), "last line {last:?}");
-    let giving_up = "ERROR 5 runs failed in a row (max_failures 5): giving up";
+    let giving_up = "ERROR 5 runs failed in a row (--max-failures 5): giving up";
     ensure!(err.matches(giving_up).count() == 1, "not one {giving_up:?}{}", sis.show());
     ensure!(err.contains("master stopped (0 killed"), "{}", sis.show());
     println!("       {last}");
@@ -216,7 +216,7 @@ pub fn max_failures_pool() -> Outcome {
     ensure!(code == 1, "exit {code}, want 1{}", sis.show());
     let counted = gave_up_after(&err).ok_or_else(|| format!("no give-up line{}", sis.show()))?;
     ensure!(err.lines().last().is_some_and(|l| l.contains("exited with code 1")), "{}", sis.show());
-    let giving_up = format!("ERROR {counted} runs failed in a row (max_failures 5): giving up");
+    let giving_up = format!("ERROR {counted} runs failed in a row (--max-failures 5): giving up");
     let line = err.lines().find(|l| l.contains(&giving_up)).ok_or_else(|| format!("no {giving_up:?}{}", sis.show()))?;
     let gave_up_at = log_time(line).filter(|t| (wall_secs() - t).abs() < 60.0);
     let gave_up_at = gave_up_at.ok_or_else(|| format!("no time of now in {line:?}"))?;
