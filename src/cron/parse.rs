@@ -114,10 +114,12 @@ fn field(f: &Field, text: &str) -> Result<Set, Error> {
         if lo > hi {
             let top = if f.max == 7 { 6 } else { f.max };
             let part = |a: u32, b: u32| if a == b { a.to_string() } else { format!("{a}-{b}") };
-            let fix = format!("{},{}", part(lo, top), part(f.min, hi));
-            return Err(bad(format!(
-                "{name} {text:?}: the range {lo}-{hi} runs backwards; ranges do not wrap, write {fix}"
-            )));
+            // (With a step, the values of a wrapped range depend on where the step starts.)
+            let fix = match step {
+                None => format!(", write {},{}", part(lo, top), part(f.min, hi)),
+                Some(_) => String::new(),
+            };
+            return Err(bad(format!("{name} {text:?}: the range {lo}-{hi} runs backwards; ranges do not wrap{fix}")));
         }
         // (Day-of-week: 7 values, 7 being Sunday again.)
         let span = if f.max == 7 { 7 } else { f.max - f.min + 1 };

@@ -167,7 +167,9 @@ impl<J: Job> Master<J> {
     }
 
     /// Checks the settings as [`run`](Master::run) does first, starting nothing: for a
-    /// program that refuses bad settings before it opens files or detaches.
+    /// program that refuses bad settings before it opens files or detaches. It looks at the
+    /// file system for the state and metrics files' folders (which must exist) and for two
+    /// settings naming one file.
     ///
     /// # Errors
     /// [`Error::Config`], naming the setting at fault.

@@ -79,7 +79,9 @@ pub struct Keeper {
     /// What tells this master from a later process with its pid.
     identity: String,
     /// The wall clock minus the monotonic one, at start: the runs' times are kept on the
-    /// monotonic clock.
+    /// monotonic clock. Kept, not re-read: after a suspension (which the monotonic clock does
+    /// not count) later runs look older, never earlier ones newer, so `--max-age` errs on the
+    /// side of unhealthy.
     wall_offset: Duration,
     last_write: Option<Duration>,
     written: (String, String),
@@ -145,11 +147,6 @@ impl Keeper {
     /// Writes the files if what they say changed, at most once per `MIN_GAP` unless the pool
     /// has `stopped`.
     pub fn update<J: Job>(&mut self, now: Duration, sup: &Supervisor, world: &Driver<'_, J>, stopped: bool) {
-        // After a clock step or a suspension the two clocks part: times follow the wall clock.
-        let offset = wall_now().saturating_sub(sys::now_coarse());
-        if offset.abs_diff(self.wall_offset) > Duration::from_secs(1) {
-            self.wall_offset = offset;
-        }
         let status = sup.status_now(now, world);
         let state = self.compose(status, sup, world, stopped);
         let metrics = prometheus(&state, !stopped, status.target, status.up);

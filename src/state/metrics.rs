@@ -27,7 +27,7 @@ pub(crate) fn prometheus(state: &RunState, up: bool, workers: usize, workers_up:
         (
             "failures_in_a_row",
             "gauge",
-            "Failed performs in a row across the pool, since the last success (what max_failures counts).",
+            "Failed performs in a row across the pool since the last success, carried over restarts.",
             state.failures_in_a_row().to_string(),
         ),
         ("workers", "gauge", "Workers wanted.", workers.to_string()),

@@ -52,7 +52,8 @@ pub struct RunState {
     /// Performs started late against the schedule.
     pub late_starts: u64,
     /// Failed performs in a row across the pool, since the last success in any slot: what
-    /// [`max_failures`](crate::Master::max_failures) counts.
+    /// [`max_failures`](crate::Master::max_failures) counts, carried over a restart of the
+    /// master until a success (the new master's own count starts at 0).
     pub in_a_row: u64,
     /// One per worker slot.
     pub slots: Vec<SlotState>,
@@ -89,13 +90,14 @@ impl RunState {
     /// [`Error::Io`] when it cannot be read, [`Error::Config`] when it is not a state file of
     /// this format (the line at fault named).
     pub fn read(path: impl AsRef<Path>) -> Result<RunState, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io("reading the state file", e))?;
+        let bytes = std::fs::read(path).map_err(|e| Error::Io("reading the state file", e))?;
+        let text = String::from_utf8(bytes).map_err(|_| Error::Config("not a state file (not UTF-8 text)".into()))?;
         text.parse()
     }
 
-    /// Whether the master that wrote the file still runs: it did not stop, its pid runs and
-    /// is not a zombie, and (where the system says) it is the same process, not a later one
-    /// that was given its pid.
+    /// Whether the master that wrote the file still runs: it did not stop, its pid runs, and
+    /// (on Linux, which has `/proc`) it is not a zombie and is the same process, not a later
+    /// one given its pid.
     pub fn master_running(&self) -> bool {
         let pid = self.master_pid;
         let same = || {
@@ -166,7 +168,7 @@ impl std::str::FromStr for RunState {
                         (time(started).ok_or_else(bad)?, time(stopped).ok_or_else(bad)?);
                 }
                 ("schedule", _) => state.schedule = rest.into(),
-                ("master_identity", [id]) => state.master_identity = id.to_string(),
+                ("master_identity", _) => state.master_identity = rest.into(),
                 ("performs", [a, b, c, d]) => state.performs = [num(a)?, num(b)?, num(c)?, num(d)?],
                 ("restarts", [n]) => state.restarts = num(n)?,
                 ("timeouts", [n]) => state.timeouts = num(n)?,
@@ -200,29 +202,47 @@ impl std::str::FromStr for RunState {
     }
 }
 
-/// The state and metrics files, as given: each in a folder that exists and not a folder
-/// itself, and no two the same file, nor the same as any of `others` (a pidfile, a log file).
+/// The state and metrics files, as given: each named, in a folder that exists and not a
+/// folder itself, and no two the same file, nor the same as any of `others` (a pidfile), their
+/// `.tmp` and `.bad` files included.
 pub fn check_files(files: [&Option<PathBuf>; 2], others: &[&Path]) -> Result<(), String> {
     let names = ["state_file", "metrics_file"];
     let files: Vec<(&str, &Path)> =
         names.into_iter().zip(files).filter_map(|(name, p)| Some((name, p.as_deref()?))).collect();
-    let others: Vec<(&str, &Path)> = others.iter().map(|p| ("the pidfile", *p)).collect();
-    for (i, &(name, path)) in files.iter().enumerate() {
+    let mut taken: Vec<(&str, PathBuf)> = others.iter().filter_map(|p| Some(("the pidfile", resolved(p)?))).collect();
+    for (name, path) in files {
         let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let shown = path.display();
+        if path.as_os_str().is_empty() {
+            return Err(format!("{name} is empty: give a file"));
+        }
         if path.is_dir() {
             let example = path.join("state");
-            let (path, example) = (path.display(), example.display());
-            return Err(format!("{name} {path} is a directory: give a file in it, such as {example}"));
+            return Err(format!("{name} {shown:?} is a directory: give a file in it, such as {:?}", example.display()));
         }
-        if !folder.is_dir() {
-            return Err(format!("{name} {}: there is no directory {}", path.display(), folder.display()));
+        let Some(real) = resolved(path).filter(|_| folder.is_dir()) else {
+            return Err(format!("{name} {shown:?}: there is no directory {:?}", folder.display()));
+        };
+        // The file, and the two the master makes beside it.
+        let own: [PathBuf; 3] = ["", ".tmp", ".bad"].map(|end| {
+            let mut p = real.clone().into_os_string();
+            p.push(end);
+            p.into()
+        });
+        if let Some((other, _)) = taken.iter().find(|(_, p)| own.contains(p)) {
+            return Err(format!(
+                "{name} {shown:?} is {other}'s path too (or its .tmp or .bad): give each its own file"
+            ));
         }
-        let same = |(_, other): &&(&str, &Path)| std::path::absolute(other).ok() == std::path::absolute(path).ok();
-        if let Some((other, _)) = files[..i].iter().chain(&others).find(same) {
-            return Err(format!("{name} {} is {other}'s path too: give each its own file", path.display()));
-        }
+        taken.extend(own.map(|p| (name, p)));
     }
     Ok(())
+}
+
+/// `path` with its folder's real path: `a/../b` and `./b` are `b`.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    Some(folder.canonicalize().ok()?.join(path.file_name()?))
 }
 
 /// A time in the file: Unix seconds and milliseconds, or `-`.

@@ -252,7 +252,8 @@ pub fn status_exit_codes() -> Outcome {
     nothing_left()
 }
 
-/// A file at `--state` that is not a state file (garbage, or a real one cut short) is renamed
+/// A file at `--state` that is not a state file (garbage, a real one cut short, bytes that are
+/// not UTF-8 text) is renamed
 /// `PATH.bad`, said in one WARN line, and the start goes on afresh.
 pub fn a_bad_state_file_is_set_aside() -> Outcome {
     let dir = Dir::new("setaside")?;
@@ -264,15 +265,19 @@ pub fn a_bad_state_file_is_set_aside() -> Outcome {
     first.stop()?;
     let good = read(&path);
     let cut = good[..good.len() / 2].to_string();
-    for (tag, text) in [("garbage", "garbage\n\0\u{1}"), ("cut", cut.as_str())] {
+    let not_text = [b"sisyphus-state 1\n".as_slice(), &[0xff, 0xfe], b" garbage\n"].concat();
+    let cases = [("garbage", b"garbage\n\0\x01".to_vec()), ("cut", cut.into_bytes()), ("not_utf8", not_text)];
+    for (tag, bytes) in cases {
         let _ = std::fs::remove_file(&bad);
-        std::fs::write(&path, text).map_err(|e| e.to_string())?;
+        std::fs::write(&path, &bytes).map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         let started = std::time::SystemTime::now();
         let mut sis = Sis::start(&dir, tag, &args)?;
         sis.until("the file set aside", 10 * SEC, || bad.exists())?;
         let state = wait_state(&sis, &path, "a fresh file", |_| true)?;
         ensure!(state.created.is_some_and(|c| c >= started - SEC), "{tag}: not afresh: {state}");
-        ensure!(read(&bad) == text, "{tag}: state.bad holds {:?}", read(&bad));
+        let kept = std::fs::read(&bad).map_err(|e| e.to_string())?;
+        ensure!(kept == bytes, "{tag}: state.bad holds {:?}, not {text:?}", String::from_utf8_lossy(&kept));
         sis.stop()?;
         let warns: Vec<String> = sis.err().lines().filter(|l| l.contains(" WARN ")).map(str::to_string).collect();
         let want = format!("WARN state file {file}: ");
@@ -314,7 +319,13 @@ pub fn status_sees_a_zombie_master_as_gone() -> Outcome {
 pub fn state_paths_that_cannot_work_are_refused() -> Outcome {
     let dir = Dir::new("paths")?;
     let (f, missing, folder) = (dir.at("f"), dir.at("nowhere/state"), dir.at(""));
-    let cases: [(&[&str], &str); 7] = [
+    std::fs::create_dir(dir.join("sub")).map_err(|e| e.to_string())?;
+    let (round_about, beside, named) = (dir.at("sub/../f"), dir.at("f.tmp"), dir.at("my-interval-jobs/state"));
+    let cases: [(&[&str], &str); 10] = [
+        (&["--state", &f, "--metrics", &round_about], "is --state's path too"),
+        (&["--pidfile", &beside, "--state", &f], "is --pidfile's path too (or its .tmp or .bad)"),
+        // A path is shown as given, not read for option names.
+        (&["--state", &named], "my-interval-jobs/state\": there is no directory"),
         (&["--pidfile", &f, "--state", &f], "--state "),
         (&["--state", &f, "--metrics", &f], "--metrics "),
         (&["--log-file", &f, "--state", &f], "--log-file and --state name one file"),
@@ -335,7 +346,7 @@ pub fn state_paths_that_cannot_work_are_refused() -> Outcome {
                 && err.lines().count() == 1,
             "{args:?}: exit {code}, stderr {err:?} (want 2 and {says:?})"
         );
-        ensure!(!Path::new(&f).exists(), "{args:?} left {f}");
+        ensure!(!Path::new(&f).exists() && !Path::new(&beside).exists(), "{args:?} left {f}");
     }
     nothing_left()
 }
