@@ -36,7 +36,7 @@ impl Cron {
     /// Any other schedule: the earliest instant after `after` whose wall time matches. Walks
     /// the zone's stretches of constant offset, a day at a time where the next match is near.
     pub(super) fn next_any(&self, mut after: i64) -> Option<i64> {
-        // Each turn returns, or passes a transition, or jumps to a day before the next match.
+        // Each turn returns, or passes a transition, or jumps to just before the next match.
         for _ in 0..1000 {
             let offset = utc_offset(after + 1);
             let end = after + DAY_SECS;

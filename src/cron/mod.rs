@@ -1,5 +1,5 @@
 //! Calendar schedules: cron expressions on the local wall clock, with a daylight-saving rule
-//! that runs a job at a fixed time once per day and keeps the real cadence of the others.
+//! that runs each fixed time at most once a day and keeps the real cadence of the others.
 //!
 //! Dates and times of day are plain numbers (`calendar`); the C library's zone turns them into
 //! instants and back (`local`).
