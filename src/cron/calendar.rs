@@ -3,6 +3,8 @@
 //! search for the next ones a schedule matches; no zone here.
 
 use super::{Cron, DAY, HOUR, MINUTE, MONTH, SECOND, WEEKDAY};
+// The log's timestamps have the same need.
+pub(super) use crate::log::civil_from_days;
 
 /// Seconds in a day.
 pub(super) const DAY_SECS: i64 = 86_400;
@@ -18,19 +20,6 @@ pub(super) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let doy = (153 * ((month + 9) % 12) + 2) as i64 / 5 + day as i64 - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * FOUR_CENTURIES + doe - 719_468
-}
-
-/// The date of a day since 1970-01-01: year, month (1-12), day (1-31).
-pub(super) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(FOUR_CENTURIES);
-    let doe = z - era * FOUR_CENTURIES;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 pub(super) fn days_in_month(year: i64, month: u32) -> u32 {

@@ -16,6 +16,7 @@ use crate::sys::{self, CUT, DROPPED_LINES};
 pub use facade::LogFacade;
 pub use file::FileLogger;
 use line::Line;
+pub(crate) use line::civil_from_days;
 pub(crate) use noun::{Child, Noun};
 pub(crate) use words::{Ended, Human, Workers};
 
